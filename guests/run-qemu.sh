@@ -1,0 +1,8 @@
+#!/bin/sh
+# Run one guest kernel on QEMU the way the platform contract describes (see README.md).
+#   ./run-qemu.sh build/hello.elf [ARGS] ; exit status follows isa-debug-exit: (code << 1) | 1
+# QEMU_CPU overrides the CPU model (default: max).
+kernel=$1
+shift
+exec timeout 60 qemu-system-x86_64 -kernel "$kernel" -serial stdio -display none -no-reboot \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 -cpu "${QEMU_CPU:-max}" -m 128 -append "$*"

@@ -1,0 +1,115 @@
+/** `turtles run`: boot a multiboot image on the bare machine and report how it ended. */
+import { readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
+import { UserError } from '../common/index.js';
+import { Machine, CPU_HZ } from '../hw/index.js';
+import {
+  EXIT_BAD_INPUT,
+  EXIT_HALTED,
+  EXIT_MAX_CYCLES,
+  EXIT_POWER_OFF,
+  EXIT_TRIPLE_FAULT,
+  debugExitStatus,
+} from './exit-codes.js';
+
+export interface RunOptions {
+  append?: string;
+  module: string[];
+  mem: number;
+  cpus: number;
+  stats?: string;
+  maxCycles: number;
+  trace?: string;
+}
+
+function readImage(path: string, what: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : String(code ?? e);
+    throw new UserError(`cannot read ${what} ${path}: ${why}`);
+  }
+}
+
+/** Serial output is written synchronously as it arrives (line-buffered), so nothing is lost on exit. */
+class SerialOut {
+  private buf: number[] = [];
+  push = (b: number): void => {
+    this.buf.push(b);
+    if (b === 10 || this.buf.length >= 4096) this.flush();
+  };
+  flush(): void {
+    if (this.buf.length) {
+      writeSync(1, Buffer.from(this.buf));
+      this.buf = [];
+    }
+  }
+}
+
+export function runCommand(image: string, o: RunOptions): number {
+  if (o.trace) throw new UserError('--trace is not implemented yet');
+  const kernel = readImage(image, 'image');
+  const modules = o.module.map((spec) => {
+    const eq = spec.indexOf('=');
+    const file = eq >= 0 ? spec.slice(0, eq) : spec;
+    const args = eq >= 0 ? spec.slice(eq + 1) : '';
+    return { name: file, data: readImage(file, 'module'), args };
+  });
+  const out = new SerialOut();
+  const m = new Machine({ memMiB: o.mem, cpus: o.cpus, serial: out.push });
+  m.loadMultiboot(kernel, image, o.append ?? '', modules);
+  const t0 = process.hrtime.bigint();
+  const r = m.run(o.maxCycles);
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  out.flush();
+  let status: number;
+  switch (r.kind) {
+    case 'exit':
+      status = debugExitStatus(r.code);
+      break;
+    case 'shutdown':
+      process.stderr.write('turtles: the guest powered the machine off\n');
+      status = EXIT_POWER_OFF;
+      break;
+    case 'triple-fault':
+      process.stderr.write(`turtles: ${basename(image)}: triple fault, machine stopped\n${r.detail}\n`);
+      status = EXIT_TRIPLE_FAULT;
+      break;
+    case 'max-cycles':
+      process.stderr.write(`turtles: stopped after --max-cycles ${o.maxCycles} (${r.cycles} cycles run)\n`);
+      status = EXIT_MAX_CYCLES;
+      break;
+    case 'halted':
+      process.stderr.write(`turtles: ${r.detail}; nothing can wake it, machine stopped\n`);
+      status = EXIT_HALTED;
+      break;
+  }
+  if (o.stats) {
+    const cycles = m.cycles;
+    const stats = {
+      cycles: { total: cycles, byLevel: { L0: cycles, L1: 0, L2: 0 }, switches: 0 },
+      instructions: m.instructions,
+      exits: [] as unknown[],
+      l0ExitsPerReflectedExit: 0,
+      wallSeconds: wall,
+      mips: wall > 0 ? m.instructions / wall / 1e6 : 0,
+      simulatedSeconds: cycles / CPU_HZ,
+      result: r.kind,
+    };
+    try {
+      writeFileSync(o.stats, JSON.stringify(stats, null, 2) + '\n');
+    } catch (e) {
+      throw new UserError(`cannot write --stats file ${o.stats}: ${(e as Error).message}`);
+    }
+  }
+  return status;
+}
+export { EXIT_BAD_INPUT };

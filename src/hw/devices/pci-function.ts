@@ -1,0 +1,177 @@
+/**
+ * A PCI function's 256-byte configuration space (PCI Local Bus Spec 3.0 §6.1),
+ * with per-bit write masks: read-only bits keep their value, writable bits take the
+ * written one, write-1-to-clear bits (status) clear where a 1 is written. BARs get
+ * their masks from their size, which gives the sizing protocol for free (§6.2.5.1):
+ * software writes all ones and reads back ~(size-1) plus the read-only type bits.
+ *
+ * Devices (host bridge, ISA bridge, NICs, virtio) are instances or subclasses;
+ * a subclass reacts to writes in `configWritten` (e.g. to remap a moved BAR).
+ */
+import { InternalError } from '../../common/index.js';
+
+export type PciBarKind = 'io' | 'mem32' | 'mem64';
+
+export interface PciBar {
+  kind: PciBarKind;
+  /** Power of two; at least 4 for I/O and 16 for memory. */
+  size: number;
+  prefetchable?: boolean;
+}
+
+export interface PciIdentity {
+  vendorId: number;
+  deviceId: number;
+  /** Base class << 16 | subclass << 8 | programming interface. */
+  classCode: number;
+  revision?: number;
+  /** Bits 6:0 of the header type (0 = general device); bit 7 (multi-function) is set by the host. */
+  headerType?: number;
+  subsystemVendorId?: number;
+  subsystemId?: number;
+  /** 0 = none, 1-4 = INTA#-INTD#. */
+  interruptPin?: number;
+  command?: number;
+  status?: number;
+}
+
+// Configuration header offsets (PCI 3.0 figure 6-1).
+export const PCI_VENDOR_ID = 0x00;
+export const PCI_DEVICE_ID = 0x02;
+export const PCI_COMMAND = 0x04;
+export const PCI_STATUS = 0x06;
+export const PCI_REVISION = 0x08;
+export const PCI_CLASS = 0x09;
+export const PCI_CACHE_LINE = 0x0c;
+export const PCI_LATENCY = 0x0d;
+export const PCI_HEADER_TYPE = 0x0e;
+export const PCI_BAR0 = 0x10;
+export const PCI_SUBSYSTEM_VENDOR_ID = 0x2c;
+export const PCI_SUBSYSTEM_ID = 0x2e;
+export const PCI_INTERRUPT_LINE = 0x3c;
+export const PCI_INTERRUPT_PIN = 0x3d;
+
+/** Command bits a plain function implements: I/O, memory, bus master, parity response, SERR#, INTx disable. */
+const COMMAND_WRITABLE = 0x0547;
+/** Status error bits are write-1-to-clear (PCI 3.0 §6.2.3). */
+const STATUS_W1C = 0xf900;
+const BAR_COUNT = 6;
+
+export class PciFunction {
+  readonly config = new Uint8Array(256);
+  protected readonly writable = new Uint8Array(256);
+  protected readonly w1c = new Uint8Array(256);
+  readonly bars: (PciBar | undefined)[] = [];
+
+  constructor(
+    readonly name: string,
+    id: PciIdentity,
+    bars: (PciBar | undefined)[] = [],
+  ) {
+    this.set16(PCI_VENDOR_ID, id.vendorId);
+    this.set16(PCI_DEVICE_ID, id.deviceId);
+    this.set16(PCI_COMMAND, id.command ?? 0);
+    this.set16(PCI_STATUS, id.status ?? 0);
+    this.config[PCI_REVISION] = id.revision ?? 0;
+    this.set8(PCI_CLASS, id.classCode & 0xff);
+    this.set16(PCI_CLASS + 1, id.classCode >>> 8);
+    this.config[PCI_HEADER_TYPE] = (id.headerType ?? 0) & 0x7f;
+    this.set16(PCI_SUBSYSTEM_VENDOR_ID, id.subsystemVendorId ?? 0);
+    this.set16(PCI_SUBSYSTEM_ID, id.subsystemId ?? 0);
+    this.config[PCI_INTERRUPT_PIN] = id.interruptPin ?? 0;
+    this.setWritable(PCI_COMMAND, 2, COMMAND_WRITABLE);
+    this.setW1c(PCI_STATUS, 2, STATUS_W1C);
+    this.setWritable(PCI_CACHE_LINE, 1, 0xff);
+    this.setWritable(PCI_LATENCY, 1, 0xff);
+    this.setWritable(PCI_INTERRUPT_LINE, 1, 0xff);
+    this.defineBars(bars);
+  }
+
+  private defineBars(bars: (PciBar | undefined)[]): void {
+    if (bars.length > BAR_COUNT) throw new InternalError(`${this.name}: more than ${BAR_COUNT} BARs`);
+    for (let i = 0; i < bars.length; i++) {
+      const bar = bars[i];
+      if (!bar) continue;
+      const min = bar.kind === 'io' ? 4 : 16;
+      if (bar.size < min || Math.log2(bar.size) % 1 !== 0)
+        throw new InternalError(`${this.name}: BAR${i} size ${bar.size} is not a power of two >= ${min}`);
+      const reg = PCI_BAR0 + 4 * i;
+      this.bars[i] = bar;
+      if (bar.kind === 'io') {
+        if (bar.size > 0x10000) throw new InternalError(`${this.name}: I/O BAR${i} larger than 64 KiB`);
+        this.set32(reg, 0x1); // bit 0: I/O space indicator
+        this.setWritable(reg, 4, ~(bar.size - 1) & ~0x3);
+        continue;
+      }
+      const typeBits = (bar.kind === 'mem64' ? 0x4 : 0) | (bar.prefetchable ? 0x8 : 0);
+      this.set32(reg, typeBits);
+      if (bar.kind === 'mem32') {
+        if (bar.size > 0x80000000) throw new InternalError(`${this.name}: 32-bit BAR${i} too large`);
+        this.setWritable(reg, 4, ~(bar.size - 1) & ~0xf);
+        continue;
+      }
+      if (i + 1 >= BAR_COUNT || bars[i + 1])
+        throw new InternalError(`${this.name}: 64-bit BAR${i} needs BAR${i + 1} free for its upper half`);
+      const sizeHi = Math.floor(bar.size / 2 ** 32);
+      this.setWritable(reg, 4, sizeHi > 0 ? 0 : ~(bar.size - 1) & ~0xf);
+      this.setWritable(reg + 4, 4, sizeHi > 0 ? ~(sizeHi - 1) : 0xffffffff);
+      i++;
+    }
+  }
+
+  protected set8(reg: number, v: number): void {
+    this.config[reg] = v & 0xff;
+  }
+  protected set16(reg: number, v: number): void {
+    this.config[reg] = v & 0xff;
+    this.config[reg + 1] = (v >>> 8) & 0xff;
+  }
+  protected set32(reg: number, v: number): void {
+    for (let i = 0; i < 4; i++) this.config[reg + i] = (v >>> (8 * i)) & 0xff;
+  }
+  protected setWritable(reg: number, size: number, mask: number): void {
+    for (let i = 0; i < size; i++) this.writable[reg + i] = (mask >>> (8 * i)) & 0xff;
+  }
+  protected setW1c(reg: number, size: number, mask: number): void {
+    for (let i = 0; i < size; i++) this.w1c[reg + i] = (mask >>> (8 * i)) & 0xff;
+  }
+
+  /** Set the multi-function bit of the header type (done by the host for function 0). */
+  markMultiFunction(): void {
+    this.config[PCI_HEADER_TYPE] |= 0x80;
+  }
+
+  /** Read `size` bytes at `reg`; the access does not cross a dword (the host splits it). */
+  readConfig(reg: number, size: 1 | 2 | 4): number {
+    let v = 0;
+    for (let i = size - 1; i >= 0; i--) v = (v << 8) | this.config[reg + i];
+    return v >>> 0;
+  }
+
+  writeConfig(reg: number, size: 1 | 2 | 4, value: number): void {
+    for (let i = 0; i < size; i++) {
+      const r = reg + i;
+      const b = (value >>> (8 * i)) & 0xff;
+      const wr = this.writable[r];
+      this.config[r] = ((this.config[r] & ~wr) | (b & wr)) & ~(b & this.w1c[r]);
+    }
+    this.configWritten(reg, size);
+  }
+
+  /** Hook for subclasses: bytes reg..reg+size-1 were written. */
+  protected configWritten(_reg: number, _size: number): void {}
+
+  /** Address currently programmed into BAR `i` (the low type bits removed). */
+  barAddress(i: number): number {
+    const bar = this.bars[i];
+    if (!bar) throw new InternalError(`${this.name}: no BAR${i}`);
+    const lo = this.readConfig(PCI_BAR0 + 4 * i, 4);
+    if (bar.kind === 'io') return (lo & ~0x3) >>> 0;
+    const base = (lo & ~0xf) >>> 0;
+    return bar.kind === 'mem64' ? this.readConfig(PCI_BAR0 + 4 * i + 4, 4) * 2 ** 32 + base : base;
+  }
+
+  get command(): number {
+    return this.readConfig(PCI_COMMAND, 2);
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The board: RAM, buses, the CPU(s) and the first PC devices, wired as the
+ * platform contract of DESIGN.md says (QEMU `pc` compatible for `-kernel` test
+ * kernels). The machine runs deterministically: the CPU executes in fixed slices
+ * and everything it observes derives from simulated cycles.
+ */
+import { UserError } from '../common/index.js';
+import { IoBus } from './bus.js';
+import { PhysMem } from './mmu/physmem.js';
+import { Cpu } from './cpu/cpu.js';
+import { MachineStop } from './cpu/fault.js';
+import { CS, SS, DS, ES, FS, GS, TR, LDTR, IF } from './cpu/regs.js';
+import { loadMultiboot, type MultibootModule } from './boot/multiboot.js';
+import { Uart16550 } from './devices/uart16550.js';
+import { DebugExit, DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE } from './devices/debug-exit.js';
+import { ShutdownPort, SHUTDOWN_PORT } from './devices/shutdown.js';
+import { FwCfg, FW_CFG_PORT, FW_CFG_PORT_COUNT } from './devices/fwcfg.js';
+import {
+  PicPair,
+  PIC_MASTER_PORT,
+  PIC_SLAVE_PORT,
+  PIC_PORT_COUNT,
+  ELCR_PORT,
+  ELCR_PORT_COUNT,
+} from './devices/pic-pair.js';
+import { PciHost, PCI_CONFIG_PORT, PCI_CONFIG_PORT_COUNT } from './devices/pci-host.js';
+import { LatchPort, POST_CODE_PORT } from './devices/port-sink.js';
+import { SystemControlB, SYSTEM_CONTROL_B_PORT } from './devices/system-control-b.js';
+
+export interface MachineOptions {
+  memMiB: number;
+  cpus?: number;
+  /** Receives every byte the guest writes to COM1. */
+  serial: (byte: number) => void;
+}
+
+export type RunResult =
+  | { kind: 'exit'; code: number }
+  | { kind: 'shutdown' }
+  | { kind: 'triple-fault'; detail: string }
+  | { kind: 'max-cycles'; cycles: number }
+  | { kind: 'halted'; detail: string };
+
+/** Instructions per scheduling slice; fixed, so runs are deterministic. */
+export const SLICE = 100_000;
+
+export class Machine {
+  readonly mem: PhysMem;
+  readonly io = new IoBus();
+  readonly cpus: Cpu[] = [];
+  readonly uart: Uart16550;
+  readonly pic = new PicPair();
+  readonly pci = new PciHost();
+  readonly fwcfg: FwCfg;
+
+  constructor(readonly opts: MachineOptions) {
+    const cpus = opts.cpus ?? 1;
+    if (!Number.isInteger(opts.memMiB) || opts.memMiB < 2)
+      throw new UserError(`--mem must be an integer of at least 2 MiB (got ${opts.memMiB})`);
+    if (opts.memMiB > 4096) throw new UserError(`--mem ${opts.memMiB}: at most 4096 MiB is supported`);
+    if (cpus !== 1) throw new UserError(`--cpus ${cpus}: SMP is not implemented yet (only 1 CPU)`);
+    this.mem = new PhysMem(opts.memMiB * 1024 * 1024);
+    this.uart = new Uart16550(opts.serial);
+    this.fwcfg = new FwCfg({ ramBytes: this.mem.ramBytes, cpus });
+    const io = this.io;
+    io.register(0x3f8, 8, this.uart);
+    io.register(
+      DEBUG_EXIT_PORT,
+      DEBUG_EXIT_SIZE,
+      new DebugExit((v) => {
+        throw new MachineStop('exit', v, `debug-exit ${v}`);
+      }),
+    );
+    io.register(
+      SHUTDOWN_PORT,
+      1,
+      new ShutdownPort(() => {
+        throw new MachineStop('shutdown', 0, 'power off');
+      }),
+    );
+    io.register(FW_CFG_PORT, FW_CFG_PORT_COUNT, this.fwcfg);
+    io.register(PIC_MASTER_PORT, PIC_PORT_COUNT, this.pic.master);
+    io.register(PIC_SLAVE_PORT, PIC_PORT_COUNT, this.pic.slave);
+    io.register(ELCR_PORT, ELCR_PORT_COUNT, this.pic.elcr);
+    io.register(PCI_CONFIG_PORT, PCI_CONFIG_PORT_COUNT, this.pci);
+    io.register(POST_CODE_PORT, 1, new LatchPort('post'));
+    io.register(SYSTEM_CONTROL_B_PORT, 1, new SystemControlB());
+    for (let k = 0; k < cpus; k++) {
+      const cpu = new Cpu(k, this.mem, io);
+      cpu.apicId = k;
+      cpu.pendingInterrupt = () => (this.pic.hasInterrupt() ? 1 : -1);
+      cpu.ackInterrupt = () => this.pic.acknowledge();
+      this.cpus.push(cpu);
+    }
+  }
+
+  /** Load a multiboot kernel and put CPU 0 in the state §3.2 of the spec describes. */
+  loadMultiboot(image: Uint8Array, imageName: string, args: string, modules: MultibootModule[]): void {
+    const e = loadMultiboot(this.mem, image, { imageName, args, modules });
+    const cpu = this.cpus[0];
+    cpu.cr0 = 0x11; // PE | ET, paging off
+    cpu.gdtrBase = e.gdtBase;
+    cpu.gdtrLimit = e.gdtLimit;
+    cpu.idtrBase = 0;
+    cpu.idtrLimit = 0x3ff;
+    const code = 0xc09b, // 32-bit, 4 KiB granular, present, DPL 0, execute/read, accessed
+      data = 0xc093;
+    const set = (s: number, sel: number, attr: number): void => {
+      cpu.segSel[s] = sel;
+      cpu.segBase[s] = 0;
+      cpu.segLimit[s] = 0xffffffff;
+      cpu.segAttr[s] = attr;
+    };
+    set(CS, e.codeSelector, code);
+    for (const s of [SS, DS, ES, FS, GS]) set(s, e.dataSelector, data);
+    cpu.segSel[TR] = 0;
+    cpu.segBase[TR] = 0;
+    cpu.segLimit[TR] = 0xffff;
+    cpu.segAttr[TR] = 0x8b;
+    cpu.segSel[LDTR] = 0;
+    cpu.segAttr[LDTR] = 0x10000;
+    cpu.setFlags(2);
+    cpu.rlo[0] = e.eax;
+    cpu.rlo[3] = e.ebx;
+    cpu.rip = e.entry >>> 0;
+    cpu.updateMode();
+    cpu.tlb.flushAll();
+  }
+
+  get cycles(): number {
+    return this.cpus[0].cycles;
+  }
+  get instructions(): number {
+    return this.cpus[0].instret;
+  }
+
+  /** Run until the guest ends the run or `maxCycles` simulated cycles pass. */
+  run(maxCycles: number): RunResult {
+    const cpu = this.cpus[0];
+    try {
+      for (;;) {
+        if (cpu.cycles >= maxCycles) return { kind: 'max-cycles', cycles: cpu.cycles };
+        if (this.pic.hasInterrupt()) cpu.irqCheck = true;
+        const n = cpu.run(SLICE);
+        if (n === 0 && cpu.halted) {
+          // Nothing can wake the CPU: no timer is modelled yet, and an interrupt needs IF=1.
+          const why =
+            cpu.fl.word & IF
+              ? 'with interrupts enabled but no interrupt source pending'
+              : 'with interrupts disabled';
+          return { kind: 'halted', detail: `CPU 0 halted ${why} at RIP ${cpu.rip.toString(16)}` };
+        }
+      }
+    } catch (e) {
+      if (e instanceof MachineStop) {
+        switch (e.reason) {
+          case 'exit':
+            return { kind: 'exit', code: e.code };
+          case 'shutdown':
+            return { kind: 'shutdown' };
+          case 'triple-fault':
+            return { kind: 'triple-fault', detail: e.detail };
+          default:
+            return { kind: 'halted', detail: e.detail };
+        }
+      }
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * End to end: every guest self-test kernel boots on the bare machine, prints its
+ * PASS lines and no FAIL line, and ends with debug-exit code 0 (status 1).
+ * Kernels come from `make -C guests` (guests/build/); a missing image fails the test.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const CLI = 'dist/src/cli/main.js';
+export const SELF_TESTS = [
+  'cpu-exceptions',
+  'cpu-paging',
+  'cpu-privilege',
+  'cpu-syscall',
+  'cpu-string',
+  'cpu-tlb',
+  'cpu-arith',
+  'cpu-arith-O0',
+  'cpu-modes',
+];
+
+export function runKernel(
+  name: string,
+  args: string[] = [],
+): { status: number | null; stdout: string; stderr: string } {
+  const image = `guests/build/${name}.elf`;
+  assert.ok(existsSync(image), `${image} is missing: run make -C guests`);
+  const r = spawnSync(process.execPath, [CLI, 'run', image, ...args], { encoding: 'utf8', timeout: 300_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('hello.elf prints the greeting and exits with code 0 (status 1)', () => {
+  const r = runKernel('hello');
+  assert.equal(r.stdout, 'hello from turtles\n');
+  assert.equal(r.status, 1, r.stderr);
+});
+
+for (const k of SELF_TESTS) {
+  test(`${k}.elf passes on the bare machine`, () => {
+    const r = runKernel(k);
+    const fails = r.stdout.split('\n').filter((l) => l.startsWith('FAIL'));
+    assert.deepEqual(fails, [], `${k}: failures\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /^PASS /m, `${k}: no PASS line\n${r.stdout}`);
+    assert.match(
+      r.stdout,
+      /SUMMARY: \d+ passed, 0 failed/,
+      `${k}: no clean summary\n${r.stdout}\n${r.stderr}`,
+    );
+    assert.equal(r.status, 1, `${k}: status ${r.status}\n${r.stdout}\n${r.stderr}`);
+  });
+}
+
+test('the same run twice gives identical output and cycle counts', () => {
+  const a = runKernel('cpu-arith', ['--stats', '/dev/stdout']);
+  const b = runKernel('cpu-arith', ['--stats', '/dev/stdout']);
+  const strip = (s: string): string =>
+    s.replace(/"wallSeconds": [\d.e+-]+/, '').replace(/"mips": [\d.e+-]+/, '');
+  assert.equal(strip(a.stdout), strip(b.stdout));
+  assert.match(a.stdout, /"total": \d+/);
+});
