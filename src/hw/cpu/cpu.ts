@@ -685,15 +685,17 @@ export class Cpu implements EventSink {
       try {
         if (this.irqCheck || this.intShadow) this.checkInterrupts();
         while (n < budget) {
-          const i = this.fetchInsn();
+          // insnRip is set before the fetch so that a fetch fault reports the right RIP.
           this.insnRip = this.rip;
+          const tf = this.fl.word & TF;
+          const i = this.fetchInsn();
           this.rip += i.len;
           if (this.bits !== 64) this.rip = this.bits === 16 ? this.rip & 0xffff : this.rip % TWO32;
           i.fn(this, i);
           this.cycles += i.cost;
           n++;
+          if (tf) this.singleStepTrap();
           if (this.irqCheck || this.intShadow || this.halted) {
-            this.instret += 0;
             if (this.intShadow) this.intShadow--;
             break;
           }
@@ -711,6 +713,15 @@ export class Cpu implements EventSink {
     }
     this.instret += n;
     return n;
+  }
+
+  /**
+   * Single-step trap (SDM 3A §17.3.1.4): an instruction that began with TF=1 is
+   * followed by #DB with DR6.BS set; the return address is the next instruction.
+   */
+  private singleStepTrap(): void {
+    this.dr[6] = ((this.dr[6] || 0xffff0ff0) | 0x4000) >>> 0;
+    deliverEvent(this, 1, EV_HW_EXC, -1);
   }
 
   /** Between instructions: deliver a pending NMI or external interrupt. Returns true if one was taken. */

@@ -62,6 +62,8 @@ export function deliverEvent(cpu: Cpu, vector: number, type: number, errorCode: 
       if (v === DF_ || depth > 3) {
         cpu.stop('triple-fault', 0, `triple fault: ${exName(v2)} while delivering #DF\n${cpu.dump()}`);
       }
+      // A fault while delivering INT n/INT3/INTO points at that instruction (it is a fault, not a trap).
+      if (t === EV_SW_INT || t === EV_SW_EXC || t === EV_PRIV_SW) cpu.rip = cpu.insnRip;
       const k1 = t === EV_HW_EXC ? klass(v) : BENIGN,
         k2 = klass(v2);
       if ((k1 === CONTRIBUTORY && k2 === CONTRIBUTORY) || (k1 === PAGEFAULT && k2 !== BENIGN)) {

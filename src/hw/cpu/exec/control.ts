@@ -201,8 +201,9 @@ function retf(e: OpcodeEntry): Handler {
       const splo = cpu.peekStack(2 * size + n, size);
       const sp = size === 8 ? cpu.hi * TWO32 + splo : splo;
       const ssSel = cpu.peekStack(3 * size + n, size) & 0xffff;
+      const ssd = checkSsForReturn(cpu, ssSel, rpl, cpu.mode === Mode.Long64 && d.long);
       loadCs(cpu, sel, d, rpl);
-      loadSsForReturn(cpu, ssSel, rpl);
+      commitSs(cpu, ssSel, rpl, ssd);
       cpu.spSet(sp);
       adjustSp(cpu, n);
       nullInaccessibleSegments(cpu);
@@ -216,20 +217,25 @@ function retf(e: OpcodeEntry): Handler {
   };
 }
 
-/** Load SS for a return to privilege `rpl` (RET far / IRET). A null SS is allowed only to 64-bit code at CPL < 3. */
-function loadSsForReturn(cpu: Cpu, ssSel: number, rpl: number): void {
+/**
+ * Check the SS selector of a return to privilege `rpl` (RET far / IRET) without
+ * changing any state; returns the descriptor, or null for an allowed null SS
+ * (only when returning to 64-bit code at CPL < 3). Raises #GP/#SS.
+ */
+function checkSsForReturn(cpu: Cpu, ssSel: number, rpl: number, allowNull: boolean): Descriptor | null {
   if ((ssSel & 0xfffc) === 0) {
-    if (cpu.mode === Mode.Long64 && rpl !== 3) {
-      setSegCache(cpu, SS, ssSel, 0, 0, ATTR_UNUSABLE | (rpl << 5) | 0x13);
-      return;
-    }
+    if (allowNull && rpl !== 3) return null;
     cpu.gp(0);
   }
   const d = new Descriptor();
   if (!readDescriptor(cpu, ssSel, d)) cpu.gp(ssSel & 0xfffc);
   if ((ssSel & 3) !== rpl || d.dpl !== rpl || !d.s || d.isCode || !(d.attr & 2)) cpu.gp(ssSel & 0xfffc);
   if (!d.present) cpu.fault(12, ssSel & 0xfffc);
-  setSegCache(cpu, SS, ssSel, d.base, d.limit, d.attr | 1);
+  return d;
+}
+function commitSs(cpu: Cpu, ssSel: number, rpl: number, d: Descriptor | null): void {
+  if (d === null) setSegCache(cpu, SS, ssSel, 0, 0, ATTR_UNUSABLE | (rpl << 5) | 0x13);
+  else setSegCache(cpu, SS, ssSel, d.base, d.limit, d.attr | 1);
 }
 
 /** IRET/IRETD/IRETQ (SDM Vol. 2 IRET; real, protected and IA-32e forms). */
@@ -279,6 +285,8 @@ const iret: Handler = (cpu, i) => {
   const iopl = (old >> 12) & 3;
   if (cplBefore === 0) mask |= IOPL | VIF | VIP;
   if (cplBefore <= iopl) mask |= IF;
+  // Every check happens before any state changes (a fault leaves the old context intact).
+  const ssd = outer || long64 ? checkSsForReturn(cpu, ssSel, rpl, long64 && to64) : null;
   if (!(outer || long64)) {
     cpu.pop(size);
     cpu.pop(size);
@@ -286,9 +294,7 @@ const iret: Handler = (cpu, i) => {
   }
   loadCs(cpu, sel, d, rpl);
   if (outer || long64) {
-    if (long64 && !outer && (ssSel & 0xfffc) === 0 && rpl !== 3)
-      setSegCache(cpu, SS, ssSel, 0, 0, ATTR_UNUSABLE | (rpl << 5) | 0x13);
-    else loadSsForReturnIret(cpu, ssSel, rpl, to64 || long64);
+    commitSs(cpu, ssSel, rpl, ssd);
     if (cpu.mode === Mode.Long64 || cpu.stackSize === 8) {
       cpu.rlo[4] = sp | 0;
       cpu.rhi[4] = Math.floor(sp / TWO32) | 0;
@@ -298,17 +304,6 @@ const iret: Handler = (cpu, i) => {
   cpu.setFlags((old & ~mask) | (f & mask));
   cpu.rip = t;
 };
-
-function loadSsForReturnIret(cpu: Cpu, ssSel: number, rpl: number, allowNull: boolean): void {
-  if ((ssSel & 0xfffc) === 0) {
-    if (allowNull && rpl !== 3) {
-      setSegCache(cpu, SS, ssSel, 0, 0, ATTR_UNUSABLE | (rpl << 5) | 0x13);
-      return;
-    }
-    cpu.gp(0);
-  }
-  loadSsForReturn(cpu, ssSel, rpl);
-}
 
 const int: Handler = (cpu, i) => deliverEvent(cpu, i.imm & 0xff, EV_SW_INT, -1);
 const int3: Handler = (cpu) => deliverEvent(cpu, 3, EV_SW_EXC, -1);

@@ -102,8 +102,11 @@ export function writeCr3(cpu: Cpu, v: number, vh: number): void {
     if (hi >>> (40 - 32)) cpu.gp(0); // bits above MAXPHYADDR
     val = hi * TWO32 + (v >>> 0);
     cpu.cr3 = val;
-    if (!noFlush) cpu.tlb.flushNonGlobal();
-    else cpu.tlb.generation++;
+    // The TLB is not tagged by PCID yet, so even a "no flush" write drops the non-global
+    // entries: translations of the old PCID must not be used under the new one, and keeping
+    // those of the new PCID is allowed but not required (SDM 3A §4.10.4.1).
+    void noFlush;
+    cpu.tlb.flushNonGlobal();
   } else {
     cpu.cr3 = v >>> 0;
     cpu.tlb.flushNonGlobal();
@@ -157,7 +160,7 @@ function movCr(toCr: boolean): Handler {
       let v = 0;
       switch (n) {
         case 0:
-          v = cpu.cr0;
+          v = cpu.cr0 >>> 0;
           break;
         case 2:
           v = cpu.cr2;
@@ -166,7 +169,7 @@ function movCr(toCr: boolean): Handler {
           v = cpu.cr3;
           break;
         case 4:
-          v = cpu.cr4;
+          v = cpu.cr4 >>> 0;
           break;
         case 8:
           v = cpu.cr8;
