@@ -20,7 +20,6 @@ TEST(iretq_to_ring3_cpl_in_cs)
 	struct frame f;
 	u_cs = u_ss = 0;
 	user_run(USER(user_read_segments), 0, &f);
-	printf("DBG vec=%lu err=%lx rip=%lx cr2=%lx rsp=%lx cs=%lx star=%lx lstar=%lx efer=%lx\n", f.vector, f.error, f.rip, f.cr2, f.rsp, f.cs, rdmsr(MSR_STAR), rdmsr(MSR_LSTAR), rdmsr(MSR_EFER));
 	EXPECT_EQ(f.vector, VEC_SYSCALL);
 	EXPECT_EQ(u_cs, USER_CS64 | 3);
 	EXPECT_EQ(u_cs & 3, 3); /* CPL is CS.RPL */

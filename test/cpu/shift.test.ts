@@ -274,3 +274,18 @@ test('LOCK on a shift raises #UD; a faulting memory write leaves flags and memor
   const pushedFlags = cpu.rd32(cpu.regNum(4) + 24, false);
   assert.equal(pushedFlags & ARITH, ZF | PF);
 });
+
+test('a read-modify-write on a not-present page reports a write access (#PF error code W=1)', () => {
+  const m = makeCpu64();
+  const { cpu } = m;
+  m.unmap4k(0x40000000);
+  setReg64(cpu, 6, 0x40000000n);
+  assert.equal(runBytes(cpu, [0xd1, 0x26]), 14); // shl dword [rsi], 1
+  assert.equal(cpu.rd32(cpu.regNum(4), false), 2);
+  assert.equal(runBytes(cpu, [0x0f, 0xa4, 0x16, 3]), 14); // shld [rsi], edx, 3
+  assert.equal(cpu.rd32(cpu.regNum(4), false), 2);
+  assert.equal(runBytes(cpu, [0x0f, 0xba, 0x2e, 3]), 14); // bts dword [rsi], 3
+  assert.equal(cpu.rd32(cpu.regNum(4), false), 2);
+  assert.equal(runBytes(cpu, [0x0f, 0xba, 0x26, 3]), 14); // bt dword [rsi], 3: a read
+  assert.equal(cpu.rd32(cpu.regNum(4), false), 0);
+});

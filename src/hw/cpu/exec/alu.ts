@@ -131,6 +131,8 @@ function binary(op: number, e: OpcodeEntry): Handler {
     const sh = size === 8 ? (sk === K_IMM ? i.immHi : cpu.hi) : 0;
     if (dk === K_E && i.mem) {
       const la = cpu.memLin(i, size, write);
+      // Read-modify-write: check the write first, so a fault leaves flags unchanged and reports W=1.
+      if (write) cpu.probeWrite(la, size);
       const d = cpu.rdN(la, size);
       const r = alu(cpu, op, size, d, cpu.hi, s, sh);
       if (write) cpu.wrN(la, size, r, cpu.hi);
@@ -150,6 +152,7 @@ function incdec(dec: boolean): Handler {
     const fl = cpu.fl;
     const c = fl.cf();
     const la = i.mem ? cpu.memLin(i, size, true) : 0;
+    if (i.mem) cpu.probeWrite(la, size);
     const d = i.mem ? cpu.rdN(la, size) : cpu.getReg(i.rm, size, i.rex);
     const dh = size === 8 ? cpu.hi : 0;
     let r: number, rh: number;
@@ -172,6 +175,7 @@ function unary(neg: boolean): Handler {
   return (cpu: Cpu, i: Insn): void => {
     const size = i.size;
     const la = i.mem ? cpu.memLin(i, size, true) : 0;
+    if (i.mem) cpu.probeWrite(la, size);
     const d = i.mem ? cpu.rdN(la, size) : cpu.getReg(i.rm, size, i.rex);
     const dh = size === 8 ? cpu.hi : 0;
     let r: number, rh: number;

@@ -5,12 +5,12 @@
  * Flags the SDM leaves undefined (OF SF AF PF of BTx; CF OF SF AF PF of BSF/BSR;
  * OF SF AF PF of TZCNT/LZCNT) are left unchanged. BSF/BSR with a zero source set
  * ZF and leave the destination register untouched (all 64 bits), as AMD documents
- * and Intel processors do.
+ * and Intel processors do. LOCK validity (#UD) is decided by the decoder.
  */
 import type { OpcodeEntry } from '../../../spec/opcodes.js';
 import type { Cpu } from '../cpu.js';
 import type { Handler, Insn } from '../insn.js';
-import { AF, CF, OF, PF, SF, ZF, UD } from '../regs.js';
+import { AF, CF, OF, PF, SF, ZF } from '../regs.js';
 
 const TWO32 = 4294967296;
 
@@ -62,8 +62,6 @@ function btHandler(op: number, e: OpcodeEntry): Handler {
   const immForm = e.operands.endsWith('Ib');
   const write = op !== OP_BT;
   return (cpu: Cpu, i: Insn): void => {
-    // LOCK is allowed only on BTS/BTR/BTC with a memory destination (SDM Vol. 2 LOCK).
-    if (i.lock && (!write || !i.mem)) cpu.fault(UD);
     const size = i.size;
     let offLo: number, offHi: number;
     if (immForm) {
@@ -95,6 +93,8 @@ function btHandler(op: number, e: OpcodeEntry): Handler {
       return;
     }
     const la = immForm ? cpu.memLin(i, size, write) : bitUnitLin(cpu, i, size, offLo, offHi, write);
+    // BTS/BTR/BTC are read-modify-write: translate for writing first (a #PF reports W=1).
+    if (write) cpu.probeWrite(la, size);
     const b = offLo & (size * 8 - 1);
     if (size === 8) {
       const lo = cpu.rd64(la);

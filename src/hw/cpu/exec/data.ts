@@ -118,6 +118,7 @@ function xchg(e: OpcodeEntry): Handler {
       gh = cpu.hi;
     if (i.mem) {
       const la = cpu.memLin(i, size, true);
+      cpu.probeWrite(la, size);
       const m = cpu.rdN(la, size),
         mh = cpu.hi;
       cpu.wrN(la, size, g, gh);
@@ -136,6 +137,7 @@ function xadd(cpu: Cpu, i: Insn): void {
   const g = cpu.getReg(i.reg, size, i.rex),
     gh = size === 8 ? cpu.hi : 0;
   const la = i.mem ? cpu.memLin(i, size, true) : 0;
+  if (i.mem) cpu.probeWrite(la, size);
   const d = i.mem ? cpu.rdN(la, size) : cpu.getReg(i.rm, size, i.rex);
   const dh = size === 8 ? cpu.hi : 0;
   const r = alu(cpu, 0, size, d, dh, g, gh),
@@ -148,6 +150,7 @@ function xadd(cpu: Cpu, i: Insn): void {
 function cmpxchg(cpu: Cpu, i: Insn): void {
   const size = i.size;
   const la = i.mem ? cpu.memLin(i, size, true) : 0;
+  if (i.mem) cpu.probeWrite(la, size);
   const d = i.mem ? cpu.rdN(la, size) : cpu.getReg(i.rm, size, i.rex);
   const dh = size === 8 ? cpu.hi : 0;
   const a = cpu.getReg(0, size),

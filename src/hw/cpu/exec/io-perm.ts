@@ -4,12 +4,13 @@
  * permission bitmap, else #GP(0).
  */
 import type { Cpu } from '../cpu.js';
-import { TR, Mode } from '../regs.js';
+import { TR, VM, Mode } from '../regs.js';
 
 export function checkIoPermission(cpu: Cpu, port: number, size: number): void {
   if (cpu.mode === Mode.Real) return;
   const iopl = (cpu.fl.word >> 12) & 3;
-  if (cpu.cpl <= iopl) return;
+  // In virtual-8086 mode the bitmap is consulted whatever the IOPL (SDM 3A §20.2.8.1).
+  if (cpu.cpl <= iopl && !(cpu.fl.word & VM)) return;
   const tssType = cpu.segAttr[TR] & 0xf;
   // Only a 32-bit/64-bit TSS has a bitmap; a 16-bit TSS denies all.
   if (tssType !== 0xb && tssType !== 0x9) cpu.gp(0);

@@ -19,7 +19,7 @@ import type { OpcodeEntry } from '../../../spec/opcodes.js';
 import type { Cpu } from '../cpu.js';
 import type { Handler, Insn } from '../insn.js';
 import { PARITY } from '../flags.js';
-import { AF, CF, OF, PF, SF, ZF, UD } from '../regs.js';
+import { AF, CF, OF, PF, SF, ZF } from '../regs.js';
 import { MASK } from './operands.js';
 
 const ROL = 0,
@@ -265,7 +265,6 @@ function shift64(op: number, dh: number, d: number, c: number, flags: number): n
 function shiftHandler(op: number, e: OpcodeEntry): Handler {
   const ck = countKind(e.operands);
   return (cpu: Cpu, i: Insn): void => {
-    if (i.lock) cpu.fault(UD);
     const size = i.size;
     const c = rawCount(cpu, i, ck) & (size === 8 ? 63 : 31);
     if (!i.mem) {
@@ -288,8 +287,10 @@ function shiftHandler(op: number, e: OpcodeEntry): Handler {
       cpu.fl.setEager(outFlags);
       return;
     }
-    // Memory: the access is checked as a read-modify-write even for a zero count.
+    // Memory: a read-modify-write access (translated for writing, so a #PF reports W=1)
+    // even for a zero count.
     const la = cpu.memLin(i, size, true);
+    cpu.probeWrite(la, size);
     const d = cpu.rdN(la, size);
     const dh = cpu.hi;
     if (c === 0) return;
@@ -378,7 +379,6 @@ function dshift(
 function dshiftHandler(left: boolean, e: OpcodeEntry): Handler {
   const byCl = e.operands.endsWith('CL');
   return (cpu: Cpu, i: Insn): void => {
-    if (i.lock) cpu.fault(UD);
     const size = i.size;
     const c = (byCl ? cpu.rlo[1] : i.imm) & (size === 8 ? 63 : 31);
     const s = cpu.getReg(i.reg, size, i.rex);
@@ -395,6 +395,7 @@ function dshiftHandler(left: boolean, e: OpcodeEntry): Handler {
       return;
     }
     const la = cpu.memLin(i, size, true);
+    cpu.probeWrite(la, size);
     const d = cpu.rdN(la, size);
     const dh = cpu.hi;
     if (c === 0) return;

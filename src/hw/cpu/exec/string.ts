@@ -19,7 +19,7 @@ import type { Cpu } from '../cpu.js';
 import type { Handler, Insn } from '../insn.js';
 import type { IoSize } from '../../bus.js';
 import { ACC_READ, ACC_WRITE } from '../../mmu/paging.js';
-import { DF, DS, ES, UD, Mode } from '../regs.js';
+import { DF, DS, ES, Mode } from '../regs.js';
 import { alu, OP_CMP } from './alu.js';
 import { checkIoPermission } from './io-perm.js';
 
@@ -167,7 +167,6 @@ function stringHandler(op: number): Handler {
   const compares = op === CMPS || op === SCAS;
   const io = op === INS || op === OUTS;
   return (cpu: Cpu, i: Insn): void => {
-    if (i.lock) cpu.fault(UD);
     // INS/OUTS move at most 32 bits (REX.W does not widen them).
     const size = io && i.size === 8 ? 4 : i.size;
     const asize = i.asize;
