@@ -11,8 +11,6 @@
 #ifndef GDT_H
 #define GDT_H
 
-#include "types.h"
-
 #define KERNEL_CS 0x08
 #define KERNEL_DS 0x10
 #define USER_CS32 0x18 /* use with RPL 3: 0x1B */
@@ -23,6 +21,9 @@
 #define TSS_SEL 0x40 /* 16-byte system descriptor: occupies 0x40 and 0x48 */
 #define GDT_FIRST_SPARE 10 /* entries 10..15 (selectors 0x50..0x78) are free for tests */
 #define GDT_ENTRIES 16
+
+#ifndef __ASSEMBLER__
+#include "types.h"
 
 /* Segment descriptor builders (SDM 3A §3.4.5). Flat base 0, limit 4 GiB, accessed bit preset. */
 #define SEG_CODE64(dpl) (0x00AF9B000000FFFFull | ((uint64_t)(dpl) << 45))
@@ -58,4 +59,5 @@ uint64_t ist_stack_top(int ist); /* IST1 serves #DF; IST2..7 are free for tests 
 /* Allow (or deny) ring-3 access to a port through the TSS I/O bitmap. */
 void tss_io_allow(uint16_t port, bool allow);
 
+#endif /* __ASSEMBLER__ */
 #endif

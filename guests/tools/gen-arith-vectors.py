@@ -172,7 +172,7 @@ OPS = {
     "bswap64": lambda a, b: bswap(a, 8),
     "bswap32": lambda a, b: bswap(a & M32, 4),
     "bswap16": lambda a, b: bswap(a & M16, 2),
-    "sadd_ovf": lambda a, b: ((s64(a) + s64(b)) & M64) ^ ovf(s64(a) + s64(b), -(1 << 63), (1 << 63) - 1) << 0,
+    "sadd_ovf": lambda a, b: ovf(s64(a) + s64(b), -(1 << 63), (1 << 63) - 1),
     "uadd_carry": lambda a, b: 1 if a + b > M64 else 0,
     "ssub_ovf": lambda a, b: ovf(s64(a) - s64(b), -(1 << 63), (1 << 63) - 1),
     "usub_borrow": lambda a, b: 1 if a < b else 0,

@@ -128,7 +128,6 @@ export class Cpu implements EventSink {
   private readonly icache = new Map<number, (Insn | undefined)[]>();
   private curPageLin = NaN;
   private curPageSlots: (Insn | undefined)[] | undefined;
-  private curPageGen = -1;
   private curPageRam = -1;
   private curModeKey = 0;
   private readonly scratch = new Insn();
@@ -138,6 +137,10 @@ export class Cpu implements EventSink {
     this.mem = mem;
     this.io = io;
     this.walker = new PageWalker(mem, this.tlb);
+    // Any TLB invalidation also drops the fetch shortcut (the page may map elsewhere now).
+    this.tlb.onFlush = () => {
+      this.curPageLin = NaN;
+    };
     const prev = mem.onCodeWrite;
     mem.onCodeWrite = (page) => {
       prev(page);
@@ -598,11 +601,6 @@ export class Cpu implements EventSink {
   }
 
   // ---------------------------------------------------------------- fetch & step
-  /** Linear address of the current RIP. */
-  private ripLin(): number {
-    if (this.mode === Mode.Long64) return this.rip;
-    return (this.segBase[CS] + this.rip) % TWO32;
-  }
   private fetchByte(ipOff: number): number {
     let la: number;
     if (this.mode === Mode.Long64) {
@@ -622,16 +620,6 @@ export class Cpu implements EventSink {
     fetch: (i: number): number => this.fetchByte(i),
   };
 
-  /** Find or decode the instruction at RIP. */
-  private fetchInsn(): Insn {
-    const la = this.ripLin();
-    const off = la - this.curPageLin;
-    if (off >= 0 && off < 4096 && this.curPageGen === this.tlb.generation) {
-      const c = this.curPageSlots![off];
-      if (c !== undefined) return c;
-    }
-    return this.fetchSlow(la);
-  }
   private fetchSlow(la: number): Insn {
     const pageLin = la - (la & 0xfff);
     const o = this.xlate(la, ACC_EXEC, this.cpl === 3);
@@ -650,7 +638,6 @@ export class Cpu implements EventSink {
     this.mem.codePages[ramPage] = 1;
     this.curPageLin = pageLin;
     this.curPageSlots = slots;
-    this.curPageGen = this.tlb.generation;
     this.curPageRam = ramPage;
     const pOff = la & 0xfff;
     let insn = slots[pOff];
@@ -686,11 +673,16 @@ export class Cpu implements EventSink {
         if (this.irqCheck || this.intShadow) this.checkInterrupts();
         while (n < budget) {
           // insnRip is set before the fetch so that a fetch fault reports the right RIP.
-          this.insnRip = this.rip;
+          const rip = this.rip;
+          this.insnRip = rip;
+          const la = this.bits === 64 ? rip : (this.segBase[CS] + rip) % TWO32;
+          const off = la - this.curPageLin;
+          let i: Insn | undefined;
+          if (off >= 0 && off < 4096) i = this.curPageSlots![off];
+          if (i === undefined) i = this.fetchSlow(la);
           const tf = this.fl.word & TF;
-          const i = this.fetchInsn();
-          this.rip += i.len;
-          if (this.bits !== 64) this.rip = this.bits === 16 ? this.rip & 0xffff : this.rip % TWO32;
+          if (this.bits === 64) this.rip = rip + i.len;
+          else this.rip = this.bits === 16 ? (rip + i.len) & 0xffff : (rip + i.len) % TWO32;
           i.fn(this, i);
           this.cycles += i.cost;
           n++;

@@ -17,6 +17,9 @@ export interface DecodeEnv {
 
 type Resolver = (e: OpcodeEntry) => Handler;
 
+/** A handler that can offer a specialized variant once the instruction is decoded. */
+export type SpecializableHandler = Handler & { specialize?: (i: Insn) => Handler | undefined };
+
 interface Row {
   entries: OpcodeEntry[];
 }
@@ -345,7 +348,11 @@ function decodeInner(env: DecodeEnv, i: Insn, bits: number, fetch: () => number,
   i.len = posOf();
   // LOCK is valid only on the read-modify-write instructions with a memory destination (SDM Vol. 2 LOCK).
   if (lock && entry && !(LOCKABLE.has(entry.mnemonic) && i.mem && /^[EM]/.test(ops))) entry = undefined;
-  i.fn = entry ? handlerFor(entry) : udHandler;
+  if (entry) {
+    const h = handlerFor(entry) as SpecializableHandler;
+    // A family may pick a faster handler for this exact form (size, register vs memory).
+    i.fn = (h.specialize && h.specialize(i)) || h;
+  } else i.fn = udHandler;
   i.mnemonic = entry ? entry.mnemonic : '(bad)';
   i.operands = ops;
   return i;

@@ -30,6 +30,8 @@ export class Tlb {
   largeFills = 0;
   /** Bumped on every invalidation, so callers can drop derived caches. */
   generation = 0;
+  /** Called on every invalidation (the CPU drops its fetch shortcut). */
+  onFlush: () => void = () => {};
 
   fill(vpn: number, phys: number, ramOff: number, perm: number, global: boolean, large: boolean): void {
     const idx = vpn & TLB_MASK;
@@ -44,10 +46,12 @@ export class Tlb {
     this.tag.fill(NaN);
     this.largeFills = 0;
     this.generation++;
+    this.onFlush();
   }
   flushNonGlobal(): void {
     for (let i = 0; i < TLB_SIZE; i++) if (!this.global[i]) this.tag[i] = NaN;
     this.generation++;
+    this.onFlush();
   }
   flushPage(vpn: number): void {
     if (this.largeFills) {
@@ -57,5 +61,6 @@ export class Tlb {
     const idx = vpn & TLB_MASK;
     if (this.tag[idx] === vpn) this.tag[idx] = NaN;
     this.generation++;
+    this.onFlush();
   }
 }

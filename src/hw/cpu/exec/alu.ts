@@ -5,9 +5,10 @@
 import type { OpcodeEntry } from '../../../spec/opcodes.js';
 import type { Cpu } from '../cpu.js';
 import type { Handler, Insn } from '../insn.js';
+import type { SpecializableHandler } from '../decode.js';
 import { LF_ADD, LF_ADC, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC, PARITY } from '../flags.js';
 import { CF, OF, SF, ZF, PF, DE } from '../regs.js';
-import { K_E, K_IMM, kindOf, readOp, MASK } from './operands.js';
+import { K_E, K_G, K_IMM, kindOf, readOp, MASK } from './operands.js';
 
 const TWO32 = 4294967296;
 export const OP_ADD = 0,
@@ -125,7 +126,7 @@ export function alu(
 function binary(op: number, e: OpcodeEntry): Handler {
   const [dk, sk] = e.operands.split(',').map(kindOf);
   const write = op !== OP_CMP && op !== OP_TEST;
-  return (cpu: Cpu, i: Insn): void => {
+  const h: SpecializableHandler = (cpu: Cpu, i: Insn): void => {
     const size = i.size;
     const s = readOp(cpu, i, sk, size);
     const sh = size === 8 ? (sk === K_IMM ? i.immHi : cpu.hi) : 0;
@@ -144,10 +145,158 @@ function binary(op: number, e: OpcodeEntry): Handler {
     const r = alu(cpu, op, size, d, size === 8 ? cpu.hi : 0, s, sh);
     if (write) cpu.setReg(reg, size, r, cpu.hi, rex);
   };
+  // Register-to-register forms of 32/64-bit ADD/SUB/CMP/AND/OR/XOR/TEST are the hottest
+  // instructions in compiled code: give them straight-line handlers.
+  if ((dk === K_E && sk === K_G) || (dk === K_G && sk === K_E) || (dk === K_E && sk === K_IMM)) {
+    h.specialize = (i: Insn): Handler | undefined => {
+      if (i.mem || (i.size !== 4 && i.size !== 8)) return undefined;
+      const f = FAST[op];
+      if (!f) return undefined;
+      return sk === K_IMM ? (i.size === 8 ? f.ri64 : f.ri32) : dk === K_E ? (i.size === 8 ? f.rr64 : f.rr32) : i.size === 8 ? f.rr64rev : f.rr32rev;
+    };
+  }
+  return h;
+}
+
+interface FastSet {
+  rr64: Handler;
+  rr32: Handler;
+  rr64rev: Handler;
+  rr32rev: Handler;
+  ri64: Handler;
+  ri32: Handler;
+}
+/**
+ * Build the fast handlers of one operation from a 64-bit and a 32-bit kernel
+ * (d = destination register, sLo/sHi = source value).
+ */
+function fastSet(k64: (cpu: Cpu, d: number, sLo: number, sHi: number) => void, k32: (cpu: Cpu, d: number, s: number) => void): FastSet {
+  return {
+    rr64: (cpu, i) => k64(cpu, i.rm, cpu.rlo[i.reg], cpu.rhi[i.reg]),
+    rr32: (cpu, i) => k32(cpu, i.rm, cpu.rlo[i.reg]),
+    rr64rev: (cpu, i) => k64(cpu, i.reg, cpu.rlo[i.rm], cpu.rhi[i.rm]),
+    rr32rev: (cpu, i) => k32(cpu, i.reg, cpu.rlo[i.rm]),
+    ri64: (cpu, i) => k64(cpu, i.rm, i.imm, i.immHi),
+    ri32: (cpu, i) => k32(cpu, i.rm, i.imm),
+  };
+}
+function addSub(sub: boolean, write: boolean): FastSet {
+  return fastSet(
+    (cpu, d, sLo, sHi) => {
+      const rlo = cpu.rlo,
+        rhi = cpu.rhi;
+      const a = rlo[d] >>> 0,
+        ah = rhi[d],
+        b = sLo >>> 0;
+      const t = sub ? a - b : a + b;
+      const rh = sub ? (ah - sHi - (t < 0 ? 1 : 0)) | 0 : (ah + sHi + (t >= TWO32 ? 1 : 0)) | 0;
+      const fl = cpu.fl;
+      fl.op = sub ? LF_SUB : LF_ADD;
+      fl.size = 8;
+      fl.dst = a;
+      fl.dstHi = ah;
+      fl.src = b;
+      fl.srcHi = sHi;
+      fl.res = t >>> 0;
+      fl.resHi = rh;
+      if (write) {
+        rlo[d] = t | 0;
+        rhi[d] = rh;
+      }
+    },
+    (cpu, d, s) => {
+      const rlo = cpu.rlo;
+      const a = rlo[d] >>> 0,
+        b = s >>> 0;
+      const r = (sub ? a - b : a + b) >>> 0;
+      const fl = cpu.fl;
+      fl.op = sub ? LF_SUB : LF_ADD;
+      fl.size = 4;
+      fl.dst = a;
+      fl.dstHi = 0;
+      fl.src = b;
+      fl.srcHi = 0;
+      fl.res = r;
+      fl.resHi = 0;
+      if (write) {
+        rlo[d] = r | 0;
+        cpu.rhi[d] = 0;
+      }
+    },
+  );
+}
+function logic(kind: number, write: boolean): FastSet {
+  const f = (a: number, b: number): number => (kind === OP_OR ? a | b : kind === OP_XOR ? a ^ b : a & b);
+  return fastSet(
+    (cpu, d, sLo, sHi) => {
+      const rlo = cpu.rlo,
+        rhi = cpu.rhi;
+      const r = f(rlo[d], sLo),
+        rh = f(rhi[d], sHi);
+      const fl = cpu.fl;
+      fl.op = LF_LOGIC;
+      fl.size = 8;
+      fl.res = r >>> 0;
+      fl.resHi = rh;
+      fl.dst = fl.src = fl.dstHi = fl.srcHi = 0;
+      if (write) {
+        rlo[d] = r;
+        rhi[d] = rh;
+      }
+    },
+    (cpu, d, s) => {
+      const r = f(cpu.rlo[d], s);
+      const fl = cpu.fl;
+      fl.op = LF_LOGIC;
+      fl.size = 4;
+      fl.res = r >>> 0;
+      fl.resHi = 0;
+      fl.dst = fl.src = fl.dstHi = fl.srcHi = 0;
+      if (write) {
+        cpu.rlo[d] = r;
+        cpu.rhi[d] = 0;
+      }
+    },
+  );
+}
+const FAST: (FastSet | undefined)[] = [];
+FAST[OP_ADD] = addSub(false, true);
+FAST[OP_SUB] = addSub(true, true);
+FAST[OP_CMP] = addSub(true, false);
+FAST[OP_AND] = logic(OP_AND, true);
+FAST[OP_OR] = logic(OP_OR, true);
+FAST[OP_XOR] = logic(OP_XOR, true);
+FAST[OP_TEST] = logic(OP_AND, false);
+
+/** INC/DEC of a 32/64-bit register: the loop-counter case, kept straight-line. */
+function incdecReg(dec: boolean, size: number): Handler {
+  return (cpu: Cpu, i: Insn): void => {
+    const fl = cpu.fl;
+    const c = fl.cf();
+    const r = i.rm;
+    const d = cpu.rlo[r] >>> 0;
+    const dh = size === 8 ? cpu.rhi[r] : 0;
+    const t = dec ? d - 1 : d + 1;
+    const lo = t >>> 0;
+    const hi = size === 8 ? (dh + (t >= TWO32 ? 1 : t < 0 ? -1 : 0)) | 0 : 0;
+    fl.word = (fl.word & ~CF) | (c ? CF : 0);
+    fl.op = dec ? LF_DEC : LF_INC;
+    fl.size = size;
+    fl.dst = d;
+    fl.dstHi = dh;
+    fl.src = 1;
+    fl.srcHi = 0;
+    fl.res = lo;
+    fl.resHi = hi;
+    cpu.rlo[r] = lo | 0;
+    cpu.rhi[r] = hi;
+  };
 }
 
 function incdec(dec: boolean): Handler {
-  return (cpu: Cpu, i: Insn): void => {
+  const fast4 = incdecReg(dec, 4),
+    fast8 = incdecReg(dec, 8);
+  const h: SpecializableHandler = (cpu: Cpu, i: Insn): void => {
     const size = i.size;
     const fl = cpu.fl;
     const c = fl.cf();
@@ -169,6 +318,8 @@ function incdec(dec: boolean): Handler {
     if (i.mem) cpu.wrN(la, size, r, rh);
     else cpu.setReg(i.rm, size, r, rh, i.rex);
   };
+  h.specialize = (i) => (i.mem ? undefined : i.size === 8 ? fast8 : i.size === 4 ? fast4 : undefined);
+  return h;
 }
 
 function unary(neg: boolean): Handler {

@@ -6,6 +6,7 @@
 import type { OpcodeEntry } from '../../../spec/opcodes.js';
 import type { Cpu } from '../cpu.js';
 import type { Handler, Insn } from '../insn.js';
+import type { SpecializableHandler } from '../decode.js';
 import {
   CS,
   SS,
@@ -63,9 +64,22 @@ function pushRip(cpu: Cpu, size: number): void {
 const jmpRel: Handler = (cpu, i) => {
   cpu.rip = target(cpu, cpu.rip + i.imm, i.size);
 };
-const jcc: Handler = (cpu, i) => {
+const jccGeneric: Handler = (cpu, i) => {
   if (cpu.fl.cond(i.low3)) cpu.rip = target(cpu, cpu.rip + i.imm, i.size);
 };
+/** One handler per condition code, with the 64-bit-mode target check inlined (the hottest branch path). */
+function jccFor(cc: number): Handler {
+  return (cpu, i) => {
+    if (cpu.fl.cond(cc)) {
+      const t = cpu.rip + i.imm;
+      if (cpu.bits === 64 && t >= -(2 ** 47) && t < 2 ** 47) cpu.rip = t;
+      else cpu.rip = target(cpu, t, i.size);
+    }
+  };
+}
+const JCC_BY_CC = Array.from({ length: 16 }, (_, cc) => jccFor(cc));
+const jcc = jccGeneric as SpecializableHandler;
+jcc.specialize = (i) => JCC_BY_CC[i.low3];
 const callRel: Handler = (cpu, i) => {
   const t = target(cpu, cpu.rip + i.imm, i.size);
   pushRip(cpu, i.size);
