@@ -49,6 +49,8 @@ void paging_set_user(uint64_t start, uint64_t end);
 uint64_t pte_get(uint64_t va);
 void pte_set_bits(uint64_t va, uint64_t bits);
 void pte_clear_bits(uint64_t va, uint64_t bits);
+static inline bool pte_accessed(uint64_t va) { return pte_get(va) & PTE_A; }
+static inline bool pte_dirty(uint64_t va) { return pte_get(va) & PTE_D; }
 
 /* A new PML4 sharing the identity map (slot 0) with the current one; other slots empty. */
 uint64_t *paging_new_root(void);

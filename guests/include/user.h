@@ -1,5 +1,6 @@
 /* Ring 3. Code and data that ring 3 touches must live in the .user sections (USER_TEXT,
- * USER_DATA), which rt_init() maps user-accessible; everything else stays supervisor-only.
+ * USER_DATA), which rt_init() maps user-accessible along with the user stack; everything else
+ * stays supervisor-only.
  * Keep ring-3 code self-contained (ideally asm): C compiled into USER_TEXT may still call
  * kernel functions or read kernel .rodata and fault.
  *
@@ -23,7 +24,7 @@ struct user_entry {
 };
 
 void user_init(void); /* called by rt_init() */
-uint64_t user_stack_top(void); /* a 16 KiB ring-3 stack in USER_DATA */
+uint64_t user_stack_top(void); /* a 16 KiB ring-3 stack (user-accessible) */
 
 /* Run fn in 64-bit ring 3 on the user stack with RFLAGS = rflags (bit 1 is forced). */
 void user_run(void (*fn)(void), uint64_t rflags, struct frame *out);

@@ -69,7 +69,6 @@ TEST(cpuid_basic_leaves)
 	struct cpuid_regs r1 = cpuid(1, 0);
 	EXPECT((r1.edx >> 5) & 1); /* MSR */
 	EXPECT((r1.edx >> 6) & 1); /* PAE */
-	EXPECT((r1.edx >> 0) & 1); /* FPU: required for long mode on every implementation */
 }
 
 void kmain(uint32_t magic, uint32_t mbi)

@@ -58,8 +58,9 @@ _start:
 	mov $__bss_start, %edi
 	mov $__bss_end, %ecx
 	sub %edi, %ecx
+	shr $2, %ecx /* the linker script aligns both ends to 16 bytes */
 	xor %eax, %eax
-	rep stosb
+	rep stosl
 	mov %ebp, %edi
 
 	/* Optional 32-bit stage: a kernel that defines boot32_hook(magic, info) gets control

@@ -5,7 +5,7 @@
 #include "paging.h"
 #include "printf.h"
 
-#define POOL_PAGES 512
+#define POOL_PAGES 256
 
 static uint8_t pool[POOL_PAGES][4096] ALIGNED(4096);
 static int used;

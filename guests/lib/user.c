@@ -8,12 +8,17 @@
 #define SFMASK_BITS (RFLAGS_TF | RFLAGS_IF | RFLAGS_DF | RFLAGS_NT | RFLAGS_AC)
 
 extern char __user_start[], __user_end[];
-static uint8_t user_stack[USER_STACK_SIZE] USER_DATA ALIGNED(16);
+/* In .bss rather than USER_DATA so it costs no file space; user_init() opens it to ring 3. */
+static uint8_t user_stack[USER_STACK_SIZE] ALIGNED(4096);
 static syscall_handler sys_handler;
 
 uint64_t user_stack_top(void) { return (uint64_t)(user_stack + USER_STACK_SIZE); }
 
-void user_init(void) { paging_set_user((uint64_t)__user_start, (uint64_t)__user_end); }
+void user_init(void)
+{
+	paging_set_user((uint64_t)__user_start, (uint64_t)__user_end);
+	paging_set_user((uint64_t)user_stack, (uint64_t)user_stack + USER_STACK_SIZE);
+}
 
 static void enter(void *p)
 {

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Run one guest kernel on QEMU the way the platform contract describes (see README.md).
-#   ./run-qemu.sh build/hello.elf [ARGS] ; exit status follows isa-debug-exit: (code << 1) | 1
+# Run one guest kernel on QEMU as the platform contract describes (see README.md).
+#   tools/run-qemu.sh build/hello.elf [ARGS] ; exit status follows isa-debug-exit: (code << 1) | 1
 # QEMU_CPU overrides the CPU model (default: max).
 kernel=$1
 shift
