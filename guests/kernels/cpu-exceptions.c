@@ -5,7 +5,8 @@
 
 /* ---- #DE: faults, RIP = the divide (SDM 3A §6.15, interrupt 0) ---- */
 SNIPPET(do_div0, "xor %ecx, %ecx\n mov $1, %eax\n xor %edx, %edx\n" ASM_LABEL(div0_site) "div %ecx\n ret")
-SNIPPET(do_idiv_overflow, "movabs $0x8000000000000000, %rax\n cqo\n mov $-1, %rcx\n" ASM_LABEL(idiv_site) "idiv %rcx\n ret")
+SNIPPET(do_idiv_overflow,
+	"movabs $0x8000000000000000, %rax\n cqo\n mov $-1, %rcx\n" ASM_LABEL(idiv_site) "idiv %rcx\n ret")
 LABEL(div0_site);
 LABEL(idiv_site);
 
@@ -395,7 +396,9 @@ TEST(df_pf_with_bad_stack_via_ist)
 	ASSERT(faulted);
 	EXPECT_EQ(f.vector, VEC_DF);
 	EXPECT_EQ(f.error, 0);
-	EXPECT_EQ(read_cr2(), bad_stack - 8); /* the #PF that could not be delivered */
+	/* CR2 is from the #PF hit while pushing the frame below bad_stack (push order unspecified) */
+	uint64_t cr2 = read_cr2();
+	EXPECTF(cr2 >= bad_stack - 64 && cr2 < bad_stack, "cr2=0x%lx", cr2);
 }
 
 void kmain(uint32_t magic, uint32_t mbi)

@@ -38,7 +38,7 @@ void fail(const char *name, const char *fmt, ...)
 static void record(const char *file, int line, const char *fmt, va_list ap)
 {
 	if (failures++ == 0) {
-		int n = snprintf(detail, sizeof(detail), "%s:%d: ", file, line);
+		int n = file ? snprintf(detail, sizeof(detail), "%s:%d: ", file, line) : 0;
 		if (n < (int)sizeof(detail))
 			vsnprintf(detail + n, sizeof(detail) - (size_t)n, fmt, ap);
 	}
@@ -102,7 +102,7 @@ void test_run(const char *name, void (*fn)(void))
 	bool ended = catch_run0(fn, &f);
 	running = false;
 	if (ended && f.vector != VEC_THROW)
-		record_f("", 0, "unexpected %s (vector %lu) error=0x%lx rip=0x%lx cs=0x%lx cr2=0x%lx",
+		record_f(0, 0, "unexpected %s (vector %lu) error=0x%lx rip=0x%lx cs=0x%lx cr2=0x%lx",
 			 vector_name(f.vector), f.vector, f.error, f.rip, f.cs, f.cr2);
 	if (failures == 0 && skip_reason)
 		pass_skipped(name, skip_reason);

@@ -13,6 +13,10 @@ import { FlagState } from './flags.js';
 import { ABORT, MachineStop } from './fault.js';
 import { Insn } from './insn.js';
 import { decode } from './decode.js';
+import { Block, buildBlock, MAX_BLOCK } from './blocks.js';
+
+/** Executions of an instruction before a block is compiled from it. */
+const BLOCK_THRESHOLD = 32;
 import {
   CS,
   SS,
@@ -131,6 +135,10 @@ export class Cpu implements EventSink {
   private curPageRam = -1;
   private curModeKey = 0;
   private readonly scratch = new Insn();
+  /** Set when code was written: a compiled block must stop after the current instruction. */
+  brk = false;
+  private curBlock: Block | undefined = undefined;
+  private curBlockRip = 0;
 
   constructor(id: number, mem: PhysMem, io: IoBus) {
     this.id = id;
@@ -145,6 +153,7 @@ export class Cpu implements EventSink {
     mem.onCodeWrite = (page) => {
       prev(page);
       this.icache.delete(page);
+      this.brk = true; // a running compiled block stops after the writing instruction
       if (page === this.curPageRam) this.curPageLin = NaN;
     };
     this.resetState();
@@ -653,6 +662,39 @@ export class Cpu implements EventSink {
     return insn;
   }
 
+  /** Compile the block starting at instruction `first` (at linear `la`, in the current fetch page). */
+  private compileBlock(first: Insn, la: number): void {
+    const slots = this.curPageSlots!;
+    const pageLin = this.curPageLin;
+    const start = la - pageLin;
+    const b = buildBlock(start, (off) => {
+      const c = slots[off];
+      if (c !== undefined && c.modeKey === this.curModeKey) return c;
+      // Decode the following instruction in place; stop at anything that leaves the page.
+      const save = this.rip;
+      try {
+        this.decodeEnv.bits = this.bits;
+        this.rip = save + (off - start);
+        const insn = decode(this.decodeEnv, new Insn());
+        if (off + insn.len > 4096) return undefined;
+        insn.modeKey = this.curModeKey;
+        insn.cost = this.cost.of(insn.mnemonic);
+        slots[off] = insn;
+        return insn;
+      } catch (e) {
+        if (e === ABORT) {
+          this.excVector = -1;
+          return undefined;
+        }
+        throw e;
+      } finally {
+        this.rip = save;
+      }
+    });
+    if (b && b.insns[0] === first) first.block = b;
+    else first.hot = -1_000_000; // nothing worth compiling here
+  }
+
   /** Invalidate decoded instructions and the fetch shortcut (mode switches, CR3/CR0/CR4 writes). */
   flushFetch(): void {
     this.curPageLin = NaN;
@@ -681,6 +723,24 @@ export class Cpu implements EventSink {
           if (off >= 0 && off < 4096) i = this.curPageSlots![off];
           if (i === undefined) i = this.fetchSlow(la);
           const tf = this.fl.word & TF;
+          if (i.block !== undefined && !tf && budget - n >= MAX_BLOCK) {
+            // Compiled block: runs to its end unless an instruction faults or writes its own code.
+            const b = i.block;
+            this.brk = false;
+            this.curBlock = b;
+            this.curBlockRip = rip;
+            const k = b.fn(this, rip);
+            this.curBlock = undefined;
+            this.cycles += b.prefixCost[k];
+            n += k;
+            if (this.irqCheck || this.intShadow || this.halted) {
+              if (this.intShadow) this.intShadow--;
+              break;
+            }
+            continue;
+          }
+          if (++i.hot === BLOCK_THRESHOLD && this.bits !== 16 && this.curPageLin === la - (la & 0xfff))
+            this.compileBlock(i, la);
           if (this.bits === 64) this.rip = rip + i.len;
           else this.rip = this.bits === 16 ? (rip + i.len) & 0xffff : (rip + i.len) % TWO32;
           i.fn(this, i);
@@ -693,6 +753,14 @@ export class Cpu implements EventSink {
           }
         }
       } catch (e) {
+        if (this.curBlock !== undefined) {
+          // A fault (or a machine stop) inside a compiled block: account for the instructions before it.
+          const b = this.curBlock;
+          this.curBlock = undefined;
+          const done = b.completedBefore(this.curBlockRip, this.insnRip);
+          this.cycles += b.prefixCost[done];
+          n += done;
+        }
         if (e !== ABORT) throw e;
         n++;
         this.rip = this.insnRip;

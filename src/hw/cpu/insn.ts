@@ -5,6 +5,7 @@
  * handler to call.
  */
 import type { Cpu } from './cpu.js';
+import type { Block } from './blocks.js';
 
 export type Handler = (cpu: Cpu, i: Insn) => void;
 
@@ -46,4 +47,8 @@ export class Insn {
   cost = 1;
   /** Decoding mode this entry is valid for (cache key). */
   modeKey = 0;
+  /** Times executed by the interpreter (blocks are compiled from hot instructions). */
+  hot = 0;
+  /** The compiled block starting here, if any. */
+  block: Block | undefined = undefined;
 }

@@ -152,7 +152,17 @@ function binary(op: number, e: OpcodeEntry): Handler {
       if (i.mem || (i.size !== 4 && i.size !== 8)) return undefined;
       const f = FAST[op];
       if (!f) return undefined;
-      return sk === K_IMM ? (i.size === 8 ? f.ri64 : f.ri32) : dk === K_E ? (i.size === 8 ? f.rr64 : f.rr32) : i.size === 8 ? f.rr64rev : f.rr32rev;
+      return sk === K_IMM
+        ? i.size === 8
+          ? f.ri64
+          : f.ri32
+        : dk === K_E
+          ? i.size === 8
+            ? f.rr64
+            : f.rr32
+          : i.size === 8
+            ? f.rr64rev
+            : f.rr32rev;
     };
   }
   return h;
@@ -170,7 +180,10 @@ interface FastSet {
  * Build the fast handlers of one operation from a 64-bit and a 32-bit kernel
  * (d = destination register, sLo/sHi = source value).
  */
-function fastSet(k64: (cpu: Cpu, d: number, sLo: number, sHi: number) => void, k32: (cpu: Cpu, d: number, s: number) => void): FastSet {
+function fastSet(
+  k64: (cpu: Cpu, d: number, sLo: number, sHi: number) => void,
+  k32: (cpu: Cpu, d: number, s: number) => void,
+): FastSet {
   return {
     rr64: (cpu, i) => k64(cpu, i.rm, cpu.rlo[i.reg], cpu.rhi[i.reg]),
     rr32: (cpu, i) => k32(cpu, i.rm, cpu.rlo[i.reg]),
