@@ -73,6 +73,9 @@ USER_SNIPPET(user_syscall_to32, "mov $2, %eax\n syscall\n ud2")
 asm(".pushsection .user.text, \"ax\"\n"
     ".code32\n"
     "user_code32:\n"
+    /* IRET to ring 3 nulled DS (its DPL 0 < CPL 3, SDM Vol. 2 IRET); a null DS is usable in
+       64-bit mode but faults in compatibility mode, so load the user data selector from SS. */
+    " mov %ss, %eax\n mov %eax, %ds\n"
     " mov %cs, %eax\n mov %eax, u_cs32\n"
     " mov %ss, %eax\n mov %eax, u_ss32\n"
     " int $0x80\n"
@@ -129,7 +132,7 @@ SNIPPET(sysenter_entry,
 	"sysexitq\n" /* REX.W: to 64-bit code at RDX with RSP = RCX */
 	"1: sysexitl") /* to compatibility mode at EDX with ESP = ECX */
 USER_SNIPPET(user_sysenter64,
-	"mov %rsp, %rcx\n lea 1f(%rip), %rdx\n xor %ebx, %ebx\n"
+	"mov %rsp, %rcx\n lea 1f(%rip), %rdx\n mov $0, %ebx\n" /* mov, not xor: keep CF */
 	"sysenter\n"
 	"1: mov %cs, %eax\n mov %rax, u_cs(%rip)\n mov %ss, %eax\n mov %rax, u_ss(%rip)\n"
 	"xor %eax, %eax\n syscall")
