@@ -9,6 +9,7 @@ import { IoBus } from './bus.js';
 import { PhysMem } from './mmu/physmem.js';
 import { Cpu } from './cpu/cpu.js';
 import { MachineStop } from './cpu/fault.js';
+import { EventQueue } from './events-queue.js';
 import { CS, SS, DS, ES, FS, GS, TR, LDTR, IF } from './cpu/regs.js';
 import { loadMultiboot, type MultibootModule } from './boot/multiboot.js';
 import { Uart16550 } from './devices/uart16550.js';
@@ -41,8 +42,10 @@ export type RunResult =
   | { kind: 'max-cycles'; cycles: number }
   | { kind: 'halted'; detail: string };
 
-/** Instructions per scheduling slice; fixed, so runs are deterministic. */
-export const SLICE = 100_000;
+/** Cycles per scheduling round; fixed, so runs are deterministic. */
+export const QUANTUM = 100_000;
+/** Kept for callers that size work in instructions. */
+export const SLICE = QUANTUM;
 
 export class Machine {
   readonly mem: PhysMem;
@@ -58,7 +61,7 @@ export class Machine {
     if (!Number.isInteger(opts.memMiB) || opts.memMiB < 2)
       throw new UserError(`--mem must be an integer of at least 2 MiB (got ${opts.memMiB})`);
     if (opts.memMiB > 4096) throw new UserError(`--mem ${opts.memMiB}: at most 4096 MiB is supported`);
-    if (cpus !== 1) throw new UserError(`--cpus ${cpus}: SMP is not implemented yet (only 1 CPU)`);
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8) throw new UserError(`--cpus must be between 1 and 8 (got ${cpus})`);
     this.mem = new PhysMem(opts.memMiB * 1024 * 1024);
     this.uart = new Uart16550(opts.serial);
     this.fwcfg = new FwCfg({ ramBytes: this.mem.ramBytes, cpus });
@@ -91,7 +94,10 @@ export class Machine {
       cpu.pendingInterrupt = () => (this.pic.hasInterrupt() ? 1 : -1);
       cpu.ackInterrupt = () => this.pic.acknowledge();
       this.cpus.push(cpu);
+      // Application processors wait for INIT/SIPI (SDM 3A §8.4).
+      if (k > 0) cpu.init();
     }
+    this.clock.nowFn = () => (this.running ?? this.cpus[0]).cycles;
   }
 
   /** Load a multiboot kernel and put CPU 0 in the state §3.2 of the spec describes. */
@@ -134,24 +140,41 @@ export class Machine {
     return this.cpus[0].instret;
   }
 
-  /** Run until the guest ends the run or `maxCycles` simulated cycles pass. */
+  /** Simulated time and timer events (cycles). */
+  readonly clock = new EventQueue();
+  private running: Cpu | undefined;
+
+  /**
+   * Run until the guest ends the run or `maxCycles` simulated cycles pass.
+   *
+   * Scheduling is deterministic: time advances in rounds of QUANTUM cycles; in
+   * each round every CPU runs, in order, until its cycle counter reaches the end of
+   * the round. A CPU stops early at the next timer event so that the event fires at
+   * (about) its time. A halted CPU lets time pass until something can wake it.
+   */
   run(maxCycles: number): RunResult {
-    const cpu = this.cpus[0];
     try {
       for (;;) {
-        if (cpu.cycles >= maxCycles) return { kind: 'max-cycles', cycles: cpu.cycles };
-        if (this.pic.hasInterrupt()) cpu.irqCheck = true;
-        const n = cpu.run(SLICE);
-        if (n === 0 && cpu.halted) {
-          // Nothing can wake the CPU: no timer is modelled yet, and an interrupt needs IF=1.
-          const why =
-            cpu.fl.word & IF
-              ? 'with interrupts enabled but no interrupt source pending'
-              : 'with interrupts disabled';
-          return { kind: 'halted', detail: `CPU 0 halted ${why} at RIP ${cpu.rip.toString(16)}` };
+        const roundEnd = this.time + QUANTUM;
+        for (const cpu of this.cpus) {
+          this.running = cpu;
+          while (cpu.cycles < roundEnd) {
+            const next = Math.min(roundEnd, this.clock.nextTime());
+            if (this.pic.hasInterrupt()) cpu.irqCheck = true;
+            cpu.deadline = Math.max(next, cpu.cycles + 1);
+            const n = cpu.run(1e9);
+            if (n === 0 && (cpu.halted || cpu.waitForSipi)) cpu.cycles = Math.max(cpu.cycles, next);
+            this.clock.runDue(cpu.cycles);
+          }
         }
+        this.running = undefined;
+        this.time = roundEnd;
+        if (this.time >= maxCycles) return { kind: 'max-cycles', cycles: this.cpus[0].cycles };
+        const stuck = this.stuck();
+        if (stuck) return { kind: 'halted', detail: stuck };
       }
     } catch (e) {
+      this.running = undefined;
       if (e instanceof MachineStop) {
         switch (e.reason) {
           case 'exit':
@@ -166,5 +189,23 @@ export class Machine {
       }
       throw e;
     }
+  }
+
+  /** Round-end time of the scheduler. */
+  private time = 0;
+
+  /** A reason why no CPU can ever run again, or undefined. */
+  private stuck(): string | undefined {
+    if (this.clock.nextTime() !== Infinity) return undefined;
+    for (const cpu of this.cpus) {
+      if (cpu.waitForSipi) continue;
+      if (!cpu.halted) return undefined;
+      if (cpu.nmiPending && !cpu.nmiBlocked) return undefined;
+      if (cpu.fl.word & IF && cpu.pendingInterrupt() >= 0) return undefined;
+    }
+    const c = this.cpus[0];
+    if (c.waitForSipi) return 'every CPU waits for a SIPI';
+    const why = c.fl.word & IF ? 'with interrupts enabled but no interrupt source pending' : 'with interrupts disabled';
+    return `CPU 0 halted ${why} at RIP ${c.rip.toString(16)}`;
   }
 }

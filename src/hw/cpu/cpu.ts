@@ -113,8 +113,13 @@ export class Cpu implements EventSink {
   /** Interrupt controller hook: returns a vector or -1. */
   pendingInterrupt: () => number = () => -1;
   ackInterrupt: () => number = () => -1;
-  /** NMI pending. */
+  /** NMI pending, and NMI delivery blocked (from an NMI's delivery until the next IRET). */
   nmiPending = false;
+  nmiBlocked = false;
+  /** Wait-for-SIPI state after INIT (APs start here). */
+  waitForSipi = false;
+  /** The machine stops a run() when `cycles` reaches this value. */
+  deadline = Infinity;
   /** TSC offset added on RDTSC (VMX adds its own later). */
   tscBase = 0;
   readonly cost = new CpuCost();
@@ -359,7 +364,10 @@ export class Cpu implements EventSink {
       return la;
     }
     const attr = this.segAttr[seg];
-    if (this.mode !== Mode.Real) {
+    if (this.mode === Mode.Real) {
+      // Real mode: the cached limit still applies (64 KiB unless "unreal"), SDM 3A §20.1.1.
+      if (off + size - 1 > this.segLimit[seg]) this.fault(seg === SS ? SS_ : GP, 0);
+    } else {
       if (attr & 0x10000) this.fault(seg === SS ? SS_ : GP, 0); // null/unusable selector
       const type = attr & 0xf;
       if (write && (type & 0xa) !== 2) this.fault(seg === SS ? SS_ : GP, 0); // not a writable data segment
@@ -706,7 +714,8 @@ export class Cpu implements EventSink {
    */
   run(budget: number): number {
     let n = 0;
-    while (n < budget) {
+    while (n < budget && this.cycles < this.deadline) {
+      if (this.waitForSipi) return n;
       if (this.halted) {
         if (!this.checkInterrupts()) return n;
         continue;
@@ -733,7 +742,7 @@ export class Cpu implements EventSink {
             this.curBlock = undefined;
             this.cycles += b.prefixCost[k];
             n += k;
-            if (this.irqCheck || this.intShadow || this.halted) {
+            if (this.irqCheck || this.intShadow || this.halted || this.cycles >= this.deadline) {
               if (this.intShadow) this.intShadow--;
               break;
             }
@@ -747,7 +756,7 @@ export class Cpu implements EventSink {
           this.cycles += i.cost;
           n++;
           if (tf) this.singleStepTrap();
-          if (this.irqCheck || this.intShadow || this.halted) {
+          if (this.irqCheck || this.intShadow || this.halted || this.cycles >= this.deadline) {
             if (this.intShadow) this.intShadow--;
             break;
           }
@@ -786,9 +795,11 @@ export class Cpu implements EventSink {
 
   /** Between instructions: deliver a pending NMI or external interrupt. Returns true if one was taken. */
   checkInterrupts(): boolean {
-    if (this.intShadow) return false;
-    if (this.nmiPending) {
+    if (this.intShadow || this.waitForSipi) return false;
+    if (this.nmiPending && !this.nmiBlocked) {
+      // NMIs are blocked from delivery until the next IRET (SDM 3A §6.7.1).
       this.nmiPending = false;
+      this.nmiBlocked = true;
       this.halted = false;
       try {
         deliverEvent(this, 2, 2, -1);
@@ -815,6 +826,35 @@ export class Cpu implements EventSink {
       deliverEvent(this, v2, EV_HW_EXC, ec);
     }
     return true;
+  }
+
+  /**
+   * INIT (SDM 3A §9.1, Table 9-1): the processor state is reset (MSRs such as EFER,
+   * the TSC and the APIC base are kept) and the CPU waits for a SIPI.
+   */
+  init(): void {
+    const keep = new Map(this.msrs);
+    const tsc = this.tscOffset;
+    this.resetState();
+    for (const [k, v] of keep) this.msrs.set(k, v);
+    this.tscOffset = tsc;
+    this.halted = false;
+    this.waitForSipi = true;
+    this.nmiPending = false;
+    this.nmiBlocked = false;
+    this.intShadow = 0;
+    this.rlo[2] = 0x000106a5; // EDX after INIT holds the processor signature
+  }
+  /** Start-up IPI: leave wait-for-SIPI and start in real mode at vector << 12 (SDM 3A §8.4.4). */
+  sipi(vector: number): void {
+    if (!this.waitForSipi) return; // SIPIs are ignored unless the CPU waits for one
+    this.waitForSipi = false;
+    this.segSel[CS] = (vector & 0xff) << 8;
+    this.segBase[CS] = (vector & 0xff) << 12;
+    this.segLimit[CS] = 0xffff;
+    this.rip = 0;
+    this.updateMode();
+    this.flushFetch();
   }
 
   readTsc(): number {

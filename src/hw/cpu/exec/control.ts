@@ -255,6 +255,7 @@ function commitSs(cpu: Cpu, ssSel: number, rpl: number, d: Descriptor | null): v
 /** IRET/IRETD/IRETQ (SDM Vol. 2 IRET; real, protected and IA-32e forms). */
 const iret: Handler = (cpu, i) => {
   const size = i.size;
+  cpu.nmiBlocked = false; // IRET ends NMI blocking (SDM 3A §6.7.1)
   const old = cpu.getFlags();
   if (cpu.mode === Mode.Real) {
     const ip = cpu.pop(size);
