@@ -37,7 +37,7 @@ program
     intArg('--max-cycles', 1, Number.MAX_SAFE_INTEGER),
     20_000_000_000,
   )
-  .option('--trace <file>', 'write an instruction trace (not implemented yet)')
+  .option('--trace <file>', 'write a per-instruction trace to FILE (slow)')
   .action((image: string, opts) => {
     process.exitCode = runCommand(image, opts);
   });

@@ -1,5 +1,5 @@
 /** `turtles run`: boot a multiboot image on the bare machine and report how it ended. */
-import { readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UserError } from '../common/index.js';
 import { Machine, CPU_HZ } from '../hw/index.js';
@@ -55,7 +55,6 @@ class SerialOut {
 }
 
 export function runCommand(image: string, o: RunOptions): number {
-  if (o.trace) throw new UserError('--trace is not implemented yet');
   const kernel = readImage(image, 'image');
   const modules = o.module.map((spec) => {
     const eq = spec.indexOf('=');
@@ -66,10 +65,12 @@ export function runCommand(image: string, o: RunOptions): number {
   const out = new SerialOut();
   const m = new Machine({ memMiB: o.mem, cpus: o.cpus, serial: out.push });
   m.loadMultiboot(kernel, image, o.append ?? '', modules);
+  const trace = o.trace ? openTrace(o.trace, m) : undefined;
   const t0 = process.hrtime.bigint();
   const r = m.run(o.maxCycles);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   out.flush();
+  trace?.close();
   let status: number;
   switch (r.kind) {
     case 'exit':
@@ -113,3 +114,34 @@ export function runCommand(image: string, o: RunOptions): number {
   return status;
 }
 export { EXIT_BAD_INPUT };
+
+/**
+ * --trace FILE: one line per executed instruction (CPU, RIP, mnemonic and bytes
+ * length, RFLAGS), written through a buffer. Tracing disables compiled blocks.
+ */
+function openTrace(path: string, m: Machine): { close(): void } {
+  let fd: number;
+  try {
+    fd = openSync(path, 'w');
+  } catch (e) {
+    throw new UserError(`cannot open --trace file ${path}: ${(e as Error).message}`);
+  }
+  let buf = '';
+  const flush = (): void => {
+    writeSync(fd, buf);
+    buf = '';
+  };
+  for (const cpu of m.cpus) {
+    cpu.trace = (c, i) => {
+      const rip = BigInt.asUintN(64, BigInt(c.rip));
+      buf += `${c.id} ${rip.toString(16).padStart(16, '0')} ${i.mnemonic.toLowerCase()} ${i.operands} len=${i.len} rflags=${c.getFlags().toString(16)}\n`;
+      if (buf.length > 1 << 16) flush();
+    };
+  }
+  return {
+    close(): void {
+      flush();
+      closeSync(fd);
+    },
+  };
+}

@@ -61,7 +61,8 @@ export class Machine {
     if (!Number.isInteger(opts.memMiB) || opts.memMiB < 2)
       throw new UserError(`--mem must be an integer of at least 2 MiB (got ${opts.memMiB})`);
     if (opts.memMiB > 4096) throw new UserError(`--mem ${opts.memMiB}: at most 4096 MiB is supported`);
-    if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8) throw new UserError(`--cpus must be between 1 and 8 (got ${cpus})`);
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8)
+      throw new UserError(`--cpus must be between 1 and 8 (got ${cpus})`);
     this.mem = new PhysMem(opts.memMiB * 1024 * 1024);
     this.uart = new Uart16550(opts.serial);
     this.fwcfg = new FwCfg({ ramBytes: this.mem.ramBytes, cpus });
@@ -205,7 +206,8 @@ export class Machine {
     }
     const c = this.cpus[0];
     if (c.waitForSipi) return 'every CPU waits for a SIPI';
-    const why = c.fl.word & IF ? 'with interrupts enabled but no interrupt source pending' : 'with interrupts disabled';
+    const why =
+      c.fl.word & IF ? 'with interrupts enabled but no interrupt source pending' : 'with interrupts disabled';
     return `CPU 0 halted ${why} at RIP ${c.rip.toString(16)}`;
   }
 }

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -62,4 +62,13 @@ test('--help lists the run command', () => {
   const r = cli('run', '--help');
   assert.equal(r.status, 0);
   assert.match(r.stdout, /--max-cycles/);
+});
+
+test('--trace writes one line per instruction', () => {
+  const file = join(dir, 'trace.txt');
+  const r = cli('run', 'guests/build/hello.elf', '--trace', file);
+  assert.equal(r.status, 1, r.stderr);
+  const lines = readFileSync(file, 'utf8').trim().split('\n');
+  assert.ok(lines.length > 1000, `only ${lines.length} trace lines`);
+  assert.match(lines[0], /^0 [0-9a-f]{16} \S+/);
 });

@@ -140,6 +140,8 @@ export class Cpu implements EventSink {
   private curPageRam = -1;
   private curModeKey = 0;
   private readonly scratch = new Insn();
+  /** Instruction trace hook (turtles run --trace): called before each instruction; disables compiled blocks. */
+  trace: ((cpu: Cpu, i: Insn) => void) | undefined = undefined;
   /** Set when code was written: a compiled block must stop after the current instruction. */
   brk = false;
   private curBlock: Block | undefined = undefined;
@@ -732,7 +734,8 @@ export class Cpu implements EventSink {
           if (off >= 0 && off < 4096) i = this.curPageSlots![off];
           if (i === undefined) i = this.fetchSlow(la);
           const tf = this.fl.word & TF;
-          if (i.block !== undefined && !tf && budget - n >= MAX_BLOCK) {
+          if (this.trace !== undefined) this.trace(this, i);
+          else if (i.block !== undefined && !tf && budget - n >= MAX_BLOCK) {
             // Compiled block: runs to its end unless an instruction faults or writes its own code.
             const b = i.block;
             this.brk = false;
@@ -748,7 +751,12 @@ export class Cpu implements EventSink {
             }
             continue;
           }
-          if (++i.hot === BLOCK_THRESHOLD && this.bits !== 16 && this.curPageLin === la - (la & 0xfff))
+          if (
+            ++i.hot === BLOCK_THRESHOLD &&
+            this.trace === undefined &&
+            this.bits !== 16 &&
+            this.curPageLin === la - (la & 0xfff)
+          )
             this.compileBlock(i, la);
           if (this.bits === 64) this.rip = rip + i.len;
           else this.rip = this.bits === 16 ? (rip + i.len) & 0xffff : (rip + i.len) % TWO32;
