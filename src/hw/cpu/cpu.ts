@@ -45,6 +45,8 @@ import { deliverEvent, EV_HW_EXC, type EventSink } from './events.js';
 import { CpuCost } from '../cost.js';
 import { FEATURES, CPUID_80000001_EDX, CPUID7_EBX, CPUID1_ECX } from '../../spec/cpuid.js';
 import type { MsrHook } from './msrs.js';
+import { VmxUnit } from '../vmx/unit.js';
+import { cr4Allowed } from './exec/system.js';
 
 installHandlers();
 
@@ -107,7 +109,7 @@ export class Cpu implements EventSink {
   /** Physical address of the last MMIO translation. */
   private mmioPa = 0;
   readonly tlb = new Tlb();
-  private readonly walker: PageWalker;
+  readonly walker: PageWalker;
   /** Set by devices when an interrupt may be pending; checked between instructions. */
   irqCheck = false;
   /** Interrupt controller hook: returns a vector or -1. */
@@ -123,6 +125,18 @@ export class Cpu implements EventSink {
   /** TSC offset added on RDTSC (VMX adds its own later). */
   tscBase = 0;
   readonly cost = new CpuCost();
+  /** VMX non-root operation (a guest runs under a VMCS). */
+  nonRoot = false;
+  /** TSC offset of the running guest (TSC offsetting control). */
+  tscGuestOffset = 0;
+  /** EPT translation active for the running guest. */
+  eptActive = false;
+  /** The interrupt shadow comes from MOV SS / POP SS (not STI). */
+  movSsShadow = false;
+  /** An event is being injected by VM entry (faults during its delivery are reported as such). */
+  injecting = false;
+  /** The VMX unit (SDM 3C): VMX operation, VMCS, entry/exit. */
+  readonly vmx: VmxUnit;
   /** Local APIC ID reported by CPUID. */
   apicId = 0;
   /** CPUID feature words (the machine may clear bits it is configured without). */
@@ -152,6 +166,7 @@ export class Cpu implements EventSink {
     this.mem = mem;
     this.io = io;
     this.walker = new PageWalker(mem, this.tlb);
+    this.vmx = new VmxUnit(this, { ept: true, vpid: true, unrestrictedGuest: true, vmcsShadowing: true }, cr4Allowed(this));
     // Any TLB invalidation also drops the fetch shortcut (the page may map elsewhere now).
     this.tlb.onFlush = () => {
       this.curPageLin = NaN;
@@ -866,7 +881,7 @@ export class Cpu implements EventSink {
   }
 
   readTsc(): number {
-    return this.cycles + this.tscOffset;
+    return this.cycles + this.tscOffset + this.tscGuestOffset;
   }
   setTsc(v: number): void {
     this.tscOffset = v - this.cycles;

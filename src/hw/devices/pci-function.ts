@@ -7,6 +7,12 @@
  *
  * Devices (host bridge, ISA bridge, NICs, virtio) are instances or subclasses;
  * a subclass reacts to writes in `configWritten` (e.g. to remap a moved BAR).
+ *
+ * Capabilities (§6.7): `addCapability` links a new structure into the list that
+ * starts at the capabilities pointer (0x34) and sets Status.Capabilities List;
+ * structures are placed dword-aligned from 0x40 up unless an offset is given.
+ * Helpers such as pci-msi.ts define the registers of their structure with
+ * `initRegister` and are told of writes to it through the `written` callback.
  */
 import { InternalError } from '../../common/index.js';
 
@@ -48,8 +54,36 @@ export const PCI_HEADER_TYPE = 0x0e;
 export const PCI_BAR0 = 0x10;
 export const PCI_SUBSYSTEM_VENDOR_ID = 0x2c;
 export const PCI_SUBSYSTEM_ID = 0x2e;
+export const PCI_CAPABILITY_LIST = 0x34;
 export const PCI_INTERRUPT_LINE = 0x3c;
 export const PCI_INTERRUPT_PIN = 0x3d;
+
+export const PCI_COMMAND_IO = 0x1;
+export const PCI_COMMAND_MEMORY = 0x2;
+export const PCI_COMMAND_MASTER = 0x4;
+export const PCI_COMMAND_INTX_DISABLE = 0x400;
+export const PCI_STATUS_CAP_LIST = 0x10;
+
+// Capability IDs (PCI Code and ID Assignment Specification).
+export const PCI_CAP_ID_PM = 0x01;
+export const PCI_CAP_ID_MSI = 0x05;
+export const PCI_CAP_ID_VENDOR = 0x09;
+export const PCI_CAP_ID_EXP = 0x10;
+export const PCI_CAP_ID_MSIX = 0x11;
+
+/** Start of the device-specific area where capabilities go by default. */
+const CAP_AREA_START = 0x40;
+
+export interface PciCapability {
+  readonly id: number;
+  /** Offset of the structure (its ID byte) in configuration space. */
+  readonly offset: number;
+  readonly size: number;
+}
+
+interface CapEntry extends PciCapability {
+  written?: (reg: number, size: number) => void;
+}
 
 /** Command bits a plain function implements: I/O, memory, bus master, parity response, SERR#, INTx disable. */
 const COMMAND_WRITABLE = 0x0547;
@@ -62,6 +96,8 @@ export class PciFunction {
   protected readonly writable = new Uint8Array(256);
   protected readonly w1c = new Uint8Array(256);
   readonly bars: (PciBar | undefined)[] = [];
+  private readonly caps: CapEntry[] = [];
+  private capEnd = CAP_AREA_START;
 
   constructor(
     readonly name: string,
@@ -136,6 +172,59 @@ export class PciFunction {
     for (let i = 0; i < size; i++) this.w1c[reg + i] = (mask >>> (8 * i)) & 0xff;
   }
 
+  /**
+   * Give register bytes reg..reg+size-1 an initial value and write masks (bits set
+   * in `writable` take written values, bits set in `w1c` clear when written with 1).
+   */
+  initRegister(reg: number, size: number, value: number, writable = 0, w1c = 0): void {
+    if (reg < 0 || reg + size > 256) throw new InternalError(`${this.name}: register 0x${reg.toString(16)} out of range`);
+    for (let i = 0; i < size; i++) {
+      this.config[reg + i] = Math.floor(value / 2 ** (8 * i)) & 0xff;
+      this.writable[reg + i] = (writable >>> (8 * i)) & 0xff;
+      this.w1c[reg + i] = (w1c >>> (8 * i)) & 0xff;
+    }
+  }
+
+  /**
+   * Link a capability structure of `size` bytes (ID and next pointer included)
+   * into the list and return its offset. `written` runs after any config write
+   * that touches the structure.
+   */
+  addCapability(
+    id: number,
+    size: number,
+    opts: { at?: number; written?: (reg: number, size: number) => void } = {},
+  ): number {
+    const offset = opts.at ?? this.capEnd;
+    if (size < 2 || offset < CAP_AREA_START || offset & 3 || offset + size > 256)
+      throw new InternalError(`${this.name}: capability 0x${id.toString(16)} does not fit at 0x${offset.toString(16)}`);
+    for (const c of this.caps)
+      if (offset < c.offset + c.size && c.offset < offset + size)
+        throw new InternalError(`${this.name}: capability at 0x${offset.toString(16)} overlaps another`);
+    this.config[offset] = id & 0xff;
+    this.config[offset + 1] = 0;
+    this.writable[offset] = this.writable[offset + 1] = 0;
+    const last = this.caps[this.caps.length - 1];
+    if (last) this.config[last.offset + 1] = offset;
+    else {
+      this.config[PCI_CAPABILITY_LIST] = offset;
+      this.config[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+    }
+    this.caps.push({ id, offset, size, written: opts.written });
+    this.capEnd = Math.max(this.capEnd, (offset + size + 3) & ~3);
+    return offset;
+  }
+
+  /** The capabilities in list order. */
+  get capabilities(): readonly PciCapability[] {
+    return this.caps.map(({ id, offset, size }) => ({ id, offset, size }));
+  }
+
+  /** Offset of the first capability with this ID, if any. */
+  findCapability(id: number): number | undefined {
+    return this.caps.find((c) => c.id === id)?.offset;
+  }
+
   /** Set the multi-function bit of the header type (done by the host for function 0). */
   markMultiFunction(): void {
     this.config[PCI_HEADER_TYPE] |= 0x80;
@@ -155,6 +244,8 @@ export class PciFunction {
       const wr = this.writable[r];
       this.config[r] = ((this.config[r] & ~wr) | (b & wr)) & ~(b & this.w1c[r]);
     }
+    for (const c of this.caps)
+      if (c.written && reg < c.offset + c.size && c.offset < reg + size) c.written(reg, size);
     this.configWritten(reg, size);
   }
 

@@ -36,11 +36,26 @@ const PTE_P = 1,
 /** High-word mask of reserved physical-address bits (above MAXPHYADDR, below bit 52). */
 const RSVD_HI = ((1 << (52 - 32)) - 1) & ~((1 << (MAXPHYADDR - 32)) - 1);
 
+/**
+ * EPT hook: translate a guest-physical address for an access (1 read, 2 write,
+ * 4 fetch; paging-structure accesses pass walk=true). Raises the EPT exit itself.
+ */
+export type EptHook = (gpa: number, access: number, la: number, walk: boolean) => number;
+
 export class PageWalker {
+  /** Set while the CPU runs a guest with EPT (SDM 3C §29.3): every guest-physical address goes through it. */
+  ept: EptHook | undefined = undefined;
+  /** Combined EPT permissions (R=1, W=2, X=4) of the last final translation. */
+  eptPerm = 7;
   constructor(
     private readonly mem: PhysMem,
     private readonly tlb: Tlb,
   ) {}
+
+  /** Host-physical address of a paging-structure entry at guest-physical `gpa`. */
+  private tx(gpa: number, la: number, write: boolean): number {
+    return this.ept ? this.ept(gpa, write ? 3 : 1, la, true) : gpa;
+  }
 
   /**
    * Translate linear address `la` for an access of `kind` at user privilege `user`
@@ -54,9 +69,14 @@ export class PageWalker {
     const nxe = (r.efer & (1 << 11)) !== 0;
     const vpn = Math.floor(la / 4096);
     if ((cr0 & 0x80000000) === 0) {
-      // Paging off: linear = physical (32-bit linear addresses).
-      const pa = (vpn * 4096) % TWO32;
-      this.tlb.fill(vpn, pa, mem.ramOffset(pa), 0x3f, false, false);
+      // Paging off: linear = physical (32-bit linear addresses), then EPT if active.
+      let pa = (vpn * 4096) % TWO32;
+      let perm = 0x3f;
+      if (this.ept) {
+        pa = this.ept(pa, kind === ACC_WRITE ? 2 : kind === ACC_EXEC ? 4 : 1, la, false);
+        perm = eptMask(this.eptPerm, perm);
+      }
+      this.tlb.fill(vpn, pa, mem.ramOffset(pa), perm, false, false);
       return pa + (la & 0xfff);
     }
     const wp = (cr0 & 0x10000) !== 0;
@@ -87,7 +107,7 @@ export class PageWalker {
       const la32 = la >>> 0;
       const pdeAddr = (r.cr3 & 0xfffff000) >>> 0;
       const pdeA = pdeAddr + ((la32 >>> 22) << 2);
-      const pde = mem.read32(pdeA);
+      const pde = mem.read32(this.tx(pdeA, la, false));
       if (!(pde & PTE_P)) fault(0);
       allowW = (pde & PTE_W) !== 0;
       allowU = (pde & PTE_U) !== 0;
@@ -105,7 +125,7 @@ export class PageWalker {
         global = (pde & PTE_G) !== 0 && (cr4 & 0x80) !== 0;
       } else {
         const pteA = ((pde & 0xfffff000) >>> 0) + (((la32 >>> 12) & 0x3ff) << 2);
-        const pte = mem.read32(pteA);
+        const pte = mem.read32(this.tx(pteA, la, false));
         if (!(pte & PTE_P)) fault(0);
         allowW = allowW && (pte & PTE_W) !== 0;
         allowU = allowU && (pte & PTE_U) !== 0;
@@ -126,8 +146,9 @@ export class PageWalker {
       } else {
         // PAE (§4.4): 4 PDPTEs at CR3[31:5].
         const pdpteA = ((r.cr3 & 0xffffffe0) >>> 0) + (((la >>> 30) & 3) << 3);
-        const lo = mem.read32(pdpteA),
-          hi = mem.read32(pdpteA + 4);
+        const hpdpte = this.tx(pdpteA, la, false);
+        const lo = mem.read32(hpdpte),
+          hi = mem.read32(hpdpte + 4);
         if (!(lo & PTE_P)) fault(0);
         if (lo & 0x1e6 || hi & RSVD_HI || hi & 0x80000000) fault(1 | 8);
         tableBase = (hi & 0xfffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
@@ -139,8 +160,9 @@ export class PageWalker {
         const shift = 12 + 9 * (level - 1);
         const idx = Math.floor(ula / 2 ** shift) & 511;
         const ea = tableBase + idx * 8;
-        const lo = mem.read32(ea),
-          hi = mem.read32(ea + 4);
+        const hea = this.tx(ea, la, false);
+        const lo = mem.read32(hea),
+          hi = mem.read32(hea + 4);
         if (!(lo & PTE_P)) fault(0);
         // Reserved bits: above MAXPHYADDR, XD without NXE, PS at PML4 level (§4.5 Table 4-x).
         if (hi & RSVD_HI || (!nxe && hi & 0x80000000)) fault(1 | 8);
@@ -185,20 +207,25 @@ export class PageWalker {
     // Set accessed bits along the path and accessed/dirty on the leaf (§4.8).
     for (let k = 0; k < pathAddr.length; k++) {
       const a = pathAddr[k];
-      const v = mem.read32(a);
-      if (!(v & PTE_A)) mem.write32(a, v | PTE_A);
+      const v = mem.read32(this.tx(a, la, false));
+      if (!(v & PTE_A)) mem.write32(this.tx(a, la, true), v | PTE_A);
     }
     const want = PTE_A | (write ? PTE_D : 0);
     let leaf = leafLo;
     if ((leaf & want) !== want) {
-      leaf = mem.read32(leafAddr) | want;
-      mem.write32(leafAddr, leaf);
+      const h = this.tx(leafAddr, la, true);
+      leaf = mem.read32(h) | want;
+      mem.write32(h, leaf);
     }
     void leafIs64;
     const dirty = (leaf & PTE_D) !== 0;
 
-    const pa = pageBase + (((la < 0 ? la + 2 ** 48 : la) % pageSize) - (la & 0xfff)) + (la & 0xfff);
-    const physPage = pa - (la & 0xfff);
+    let pa = pageBase + (((la < 0 ? la + 2 ** 48 : la) % pageSize) - (la & 0xfff)) + (la & 0xfff);
+    let physPage = pa - (la & 0xfff);
+    if (this.ept) {
+      physPage = this.ept(physPage, write ? 2 : exec ? 4 : 1, la, false);
+      pa = physPage + (la & 0xfff);
+    }
     let perm = 0;
     const supData = !smap || !allowU; // SMAP-sensitive supervisor accesses take the slow path
     if (supData) perm |= P_SR;
@@ -207,7 +234,16 @@ export class PageWalker {
     if (allowU && allowW && dirty) perm |= P_UW;
     if (!nx && !(smep && allowU)) perm |= P_SX;
     if (!nx && allowU) perm |= P_UX;
+    if (this.ept) perm = eptMask(this.eptPerm, perm);
     this.tlb.fill(vpn, physPage, mem.ramOffset(physPage), perm, global, pageSize !== 4096);
     return pa;
   }
+}
+
+/** Restrict TLB permission bits to what the EPT entry allows (R=1, W=2, X=4). */
+function eptMask(eptPerm: number, perm: number): number {
+  if (!(eptPerm & 1)) perm &= ~(P_SR | P_UR);
+  if (!(eptPerm & 2)) perm &= ~(P_SW | P_UW);
+  if (!(eptPerm & 4)) perm &= ~(P_SX | P_UX);
+  return perm;
 }

@@ -1,0 +1,262 @@
+/* The VMCS fields this runtime knows (SDM 3C Appendix B), each with the capability that makes
+ * it exist: Appendix B's footnotes say "this field exists only on processors that support the
+ * 1-setting of ..." for the feature-specific ones. A field without a footnote exists on every
+ * VMX processor. vmx-tests.elf VMWRITEs/VMREADs every supported field and expects error 12 for
+ * the others. */
+#include "vmx.h"
+
+#define F(name, feat) { #name, name, feat }
+
+const struct vmx_field vmx_fields[] = {
+	/* 16-bit control */
+	F(VMCS_VPID, FF_VPID),
+	F(VMCS_POSTED_INTR_NV, FF_POSTED),
+	F(VMCS_EPTP_INDEX, FF_EPT_VE),
+	/* 16-bit guest state */
+	F(GUEST_ES_SEL, FF_ALWAYS),
+	F(GUEST_CS_SEL, FF_ALWAYS),
+	F(GUEST_SS_SEL, FF_ALWAYS),
+	F(GUEST_DS_SEL, FF_ALWAYS),
+	F(GUEST_FS_SEL, FF_ALWAYS),
+	F(GUEST_GS_SEL, FF_ALWAYS),
+	F(GUEST_LDTR_SEL, FF_ALWAYS),
+	F(GUEST_TR_SEL, FF_ALWAYS),
+	F(GUEST_INTR_STATUS, FF_VINTR),
+	F(GUEST_PML_INDEX, FF_PML),
+	/* 16-bit host state */
+	F(HOST_ES_SEL, FF_ALWAYS),
+	F(HOST_CS_SEL, FF_ALWAYS),
+	F(HOST_SS_SEL, FF_ALWAYS),
+	F(HOST_DS_SEL, FF_ALWAYS),
+	F(HOST_FS_SEL, FF_ALWAYS),
+	F(HOST_GS_SEL, FF_ALWAYS),
+	F(HOST_TR_SEL, FF_ALWAYS),
+	/* 64-bit control */
+	F(VMCS_IO_BITMAP_A, FF_ALWAYS),
+	F(VMCS_IO_BITMAP_B, FF_ALWAYS),
+	F(VMCS_MSR_BITMAP, FF_ALWAYS),
+	F(VMCS_EXIT_MSR_STORE_ADDR, FF_ALWAYS),
+	F(VMCS_EXIT_MSR_LOAD_ADDR, FF_ALWAYS),
+	F(VMCS_ENTRY_MSR_LOAD_ADDR, FF_ALWAYS),
+	F(VMCS_EXECUTIVE_VMCS_PTR, FF_UNCERTAIN),
+	F(VMCS_PML_ADDR, FF_PML),
+	F(VMCS_TSC_OFFSET, FF_ALWAYS),
+	F(VMCS_VIRTUAL_APIC_ADDR, FF_TPR_SHADOW),
+	F(VMCS_APIC_ACCESS_ADDR, FF_APIC_ACCESS),
+	F(VMCS_POSTED_INTR_DESC, FF_POSTED),
+	F(VMCS_VMFUNC_CTLS, FF_VMFUNC),
+	F(VMCS_EPTP, FF_EPT),
+	F(VMCS_EOI_EXIT0, FF_VINTR),
+	F(VMCS_EOI_EXIT1, FF_VINTR),
+	F(VMCS_EOI_EXIT2, FF_VINTR),
+	F(VMCS_EOI_EXIT3, FF_VINTR),
+	F(VMCS_EPTP_LIST, FF_EPTP_SWITCH),
+	F(VMCS_VMREAD_BITMAP, FF_SHADOW),
+	F(VMCS_VMWRITE_BITMAP, FF_SHADOW),
+	F(VMCS_VE_INFO_ADDR, FF_EPT_VE),
+	F(VMCS_XSS_EXIT_BITMAP, FF_XSAVES),
+	F(VMCS_ENCLS_EXIT_BITMAP, FF_ENCLS),
+	F(VMCS_TSC_MULTIPLIER, FF_TSC_SCALING),
+	/* 64-bit read-only */
+	F(VMCS_GUEST_PHYS_ADDR, FF_EPT),
+	/* 64-bit guest state */
+	F(GUEST_LINK_PTR, FF_ALWAYS),
+	F(GUEST_DEBUGCTL, FF_ALWAYS),
+	F(GUEST_PAT, FF_PAT),
+	F(GUEST_EFER, FF_EFER),
+	F(GUEST_PERF_GLOBAL_CTRL, FF_PERF),
+	F(GUEST_PDPTE0, FF_EPT),
+	F(GUEST_PDPTE1, FF_EPT),
+	F(GUEST_PDPTE2, FF_EPT),
+	F(GUEST_PDPTE3, FF_EPT),
+	F(GUEST_BNDCFGS, FF_BNDCFGS),
+	F(GUEST_RTIT_CTL, FF_RTIT),
+	/* 64-bit host state */
+	F(HOST_PAT, FF_HOST_PAT),
+	F(HOST_EFER, FF_HOST_EFER),
+	F(HOST_PERF_GLOBAL_CTRL, FF_HOST_PERF),
+	/* 32-bit control */
+	F(VMCS_PIN_CTLS, FF_ALWAYS),
+	F(VMCS_PROC_CTLS, FF_ALWAYS),
+	F(VMCS_EXCEPTION_BITMAP, FF_ALWAYS),
+	F(VMCS_PF_MASK, FF_ALWAYS),
+	F(VMCS_PF_MATCH, FF_ALWAYS),
+	F(VMCS_CR3_TARGET_COUNT, FF_ALWAYS),
+	F(VMCS_EXIT_CTLS, FF_ALWAYS),
+	F(VMCS_EXIT_MSR_STORE_COUNT, FF_ALWAYS),
+	F(VMCS_EXIT_MSR_LOAD_COUNT, FF_ALWAYS),
+	F(VMCS_ENTRY_CTLS, FF_ALWAYS),
+	F(VMCS_ENTRY_MSR_LOAD_COUNT, FF_ALWAYS),
+	F(VMCS_ENTRY_INTR_INFO, FF_ALWAYS),
+	F(VMCS_ENTRY_EXC_ERROR, FF_ALWAYS),
+	F(VMCS_ENTRY_INSN_LEN, FF_ALWAYS),
+	F(VMCS_TPR_THRESHOLD, FF_TPR_SHADOW),
+	F(VMCS_PROC2_CTLS, FF_SECONDARY),
+	F(VMCS_PLE_GAP, FF_PLE),
+	F(VMCS_PLE_WINDOW, FF_PLE),
+	/* 32-bit read-only */
+	F(VMCS_INSN_ERROR, FF_ALWAYS),
+	F(VMCS_EXIT_REASON, FF_ALWAYS),
+	F(VMCS_EXIT_INTR_INFO, FF_ALWAYS),
+	F(VMCS_EXIT_INTR_ERROR, FF_ALWAYS),
+	F(VMCS_IDT_VECT_INFO, FF_ALWAYS),
+	F(VMCS_IDT_VECT_ERROR, FF_ALWAYS),
+	F(VMCS_EXIT_INSN_LEN, FF_ALWAYS),
+	F(VMCS_EXIT_INSN_INFO, FF_ALWAYS),
+	/* 32-bit guest state */
+	F(GUEST_ES_LIMIT, FF_ALWAYS),
+	F(GUEST_CS_LIMIT, FF_ALWAYS),
+	F(GUEST_SS_LIMIT, FF_ALWAYS),
+	F(GUEST_DS_LIMIT, FF_ALWAYS),
+	F(GUEST_FS_LIMIT, FF_ALWAYS),
+	F(GUEST_GS_LIMIT, FF_ALWAYS),
+	F(GUEST_LDTR_LIMIT, FF_ALWAYS),
+	F(GUEST_TR_LIMIT, FF_ALWAYS),
+	F(GUEST_GDTR_LIMIT, FF_ALWAYS),
+	F(GUEST_IDTR_LIMIT, FF_ALWAYS),
+	F(GUEST_ES_AR, FF_ALWAYS),
+	F(GUEST_CS_AR, FF_ALWAYS),
+	F(GUEST_SS_AR, FF_ALWAYS),
+	F(GUEST_DS_AR, FF_ALWAYS),
+	F(GUEST_FS_AR, FF_ALWAYS),
+	F(GUEST_GS_AR, FF_ALWAYS),
+	F(GUEST_LDTR_AR, FF_ALWAYS),
+	F(GUEST_TR_AR, FF_ALWAYS),
+	F(GUEST_INTERRUPTIBILITY, FF_ALWAYS),
+	F(GUEST_ACTIVITY, FF_ALWAYS),
+	F(GUEST_SMBASE, FF_UNCERTAIN),
+	F(GUEST_SYSENTER_CS, FF_ALWAYS),
+	F(GUEST_PREEMPT_TIMER, FF_PREEMPT),
+	/* 32-bit host state */
+	F(HOST_SYSENTER_CS, FF_ALWAYS),
+	/* natural-width control */
+	F(VMCS_CR0_MASK, FF_ALWAYS),
+	F(VMCS_CR4_MASK, FF_ALWAYS),
+	F(VMCS_CR0_SHADOW, FF_ALWAYS),
+	F(VMCS_CR4_SHADOW, FF_ALWAYS),
+	F(VMCS_CR3_TARGET0, FF_CR3_TARGET1),
+	F(VMCS_CR3_TARGET1, FF_CR3_TARGET2),
+	F(VMCS_CR3_TARGET2, FF_CR3_TARGET3),
+	F(VMCS_CR3_TARGET3, FF_CR3_TARGET4),
+	/* natural-width read-only */
+	F(VMCS_EXIT_QUAL, FF_ALWAYS),
+	F(VMCS_IO_RCX, FF_ALWAYS),
+	F(VMCS_IO_RSI, FF_ALWAYS),
+	F(VMCS_IO_RDI, FF_ALWAYS),
+	F(VMCS_IO_RIP, FF_ALWAYS),
+	F(VMCS_GUEST_LINEAR_ADDR, FF_ALWAYS),
+	/* natural-width guest state */
+	F(GUEST_CR0, FF_ALWAYS),
+	F(GUEST_CR3, FF_ALWAYS),
+	F(GUEST_CR4, FF_ALWAYS),
+	F(GUEST_ES_BASE, FF_ALWAYS),
+	F(GUEST_CS_BASE, FF_ALWAYS),
+	F(GUEST_SS_BASE, FF_ALWAYS),
+	F(GUEST_DS_BASE, FF_ALWAYS),
+	F(GUEST_FS_BASE, FF_ALWAYS),
+	F(GUEST_GS_BASE, FF_ALWAYS),
+	F(GUEST_LDTR_BASE, FF_ALWAYS),
+	F(GUEST_TR_BASE, FF_ALWAYS),
+	F(GUEST_GDTR_BASE, FF_ALWAYS),
+	F(GUEST_IDTR_BASE, FF_ALWAYS),
+	F(GUEST_DR7, FF_ALWAYS),
+	F(GUEST_RSP, FF_ALWAYS),
+	F(GUEST_RIP, FF_ALWAYS),
+	F(GUEST_RFLAGS, FF_ALWAYS),
+	F(GUEST_PENDING_DBG, FF_ALWAYS),
+	F(GUEST_SYSENTER_ESP, FF_ALWAYS),
+	F(GUEST_SYSENTER_EIP, FF_ALWAYS),
+	/* natural-width host state */
+	F(HOST_CR0, FF_ALWAYS),
+	F(HOST_CR3, FF_ALWAYS),
+	F(HOST_CR4, FF_ALWAYS),
+	F(HOST_FS_BASE, FF_ALWAYS),
+	F(HOST_GS_BASE, FF_ALWAYS),
+	F(HOST_TR_BASE, FF_ALWAYS),
+	F(HOST_GDTR_BASE, FF_ALWAYS),
+	F(HOST_IDTR_BASE, FF_ALWAYS),
+	F(HOST_SYSENTER_ESP, FF_ALWAYS),
+	F(HOST_SYSENTER_EIP, FF_ALWAYS),
+	F(HOST_RSP, FF_ALWAYS),
+	F(HOST_RIP, FF_ALWAYS),
+};
+
+const unsigned vmx_field_count = ARRAY_SIZE(vmx_fields);
+
+bool vmx_field_supported(const struct vmx_field *f)
+{
+	const struct vmx_caps *c = &vmx_caps;
+	switch ((enum vmx_field_feature)f->feature) {
+	case FF_ALWAYS:
+		return true;
+	case FF_VPID:
+		return vmx_has_sec(SEC_VPID);
+	case FF_POSTED:
+		return vmx_can1(&c->pin, PIN_POSTED_INTR);
+	case FF_EPT_VE:
+		return vmx_has_sec(SEC_EPT_VE);
+	case FF_VINTR:
+		return vmx_has_sec(SEC_VINTR_DELIVERY);
+	case FF_PML:
+		return vmx_has_sec(SEC_PML);
+	case FF_TPR_SHADOW:
+		return vmx_can1(&c->proc, PROC_TPR_SHADOW);
+	case FF_APIC_ACCESS:
+		return vmx_has_sec(SEC_APIC_ACCESS);
+	case FF_VMFUNC:
+		return vmx_has_sec(SEC_VMFUNC);
+	case FF_EPT:
+		return vmx_has_sec(SEC_EPT);
+	case FF_EPTP_SWITCH:
+		return vmx_has_sec(SEC_VMFUNC) && (c->vmfunc & 1);
+	case FF_SHADOW:
+		return vmx_has_sec(SEC_SHADOW_VMCS);
+	case FF_XSAVES:
+		return vmx_has_sec(SEC_XSAVES);
+	case FF_ENCLS:
+		return vmx_has_sec(SEC_ENCLS_EXIT);
+	case FF_TSC_SCALING:
+		return vmx_has_sec(SEC_TSC_SCALING);
+	case FF_PAT:
+		return vmx_can1(&c->entry, ENTRY_LOAD_PAT) || vmx_can1(&c->exit, EXIT_SAVE_PAT);
+	case FF_HOST_PAT:
+		return vmx_can1(&c->exit, EXIT_LOAD_PAT);
+	case FF_EFER:
+		return vmx_can1(&c->entry, ENTRY_LOAD_EFER) || vmx_can1(&c->exit, EXIT_SAVE_EFER);
+	case FF_HOST_EFER:
+		return vmx_can1(&c->exit, EXIT_LOAD_EFER);
+	case FF_PERF:
+		return vmx_can1(&c->entry, ENTRY_LOAD_PERF);
+	case FF_HOST_PERF:
+		return vmx_can1(&c->exit, EXIT_LOAD_PERF);
+	case FF_BNDCFGS:
+		return vmx_can1(&c->entry, ENTRY_LOAD_BNDCFGS) || vmx_can1(&c->exit, EXIT_CLEAR_BNDCFGS);
+	case FF_RTIT:
+		return vmx_can1(&c->entry, ENTRY_LOAD_RTIT) || vmx_can1(&c->exit, EXIT_CLEAR_RTIT);
+	case FF_PREEMPT:
+		return vmx_can1(&c->pin, PIN_PREEMPT_TIMER);
+	case FF_PLE:
+		return vmx_has_sec(SEC_PAUSE_LOOP);
+	case FF_SECONDARY:
+		return vmx_can1(&c->proc, PROC_SECONDARY);
+	case FF_CR3_TARGET1:
+		return MISC_CR3_TARGETS(c->misc) >= 1;
+	case FF_CR3_TARGET2:
+		return MISC_CR3_TARGETS(c->misc) >= 2;
+	case FF_CR3_TARGET3:
+		return MISC_CR3_TARGETS(c->misc) >= 3;
+	case FF_CR3_TARGET4:
+		return MISC_CR3_TARGETS(c->misc) >= 4;
+	case FF_UNCERTAIN:
+		return false;
+	}
+	return false;
+}
+
+const struct vmx_field *vmx_field_find(uint32_t enc)
+{
+	for (unsigned i = 0; i < vmx_field_count; i++)
+		if (vmx_fields[i].enc == enc)
+			return &vmx_fields[i];
+	return 0;
+}

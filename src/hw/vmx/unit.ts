@@ -1,0 +1,309 @@
+/**
+ * The VMX unit of one logical processor (SDM 3C chapters 23-30): VMX operation,
+ * the current-VMCS pointer, the VMX instructions, VM entry and VM exit, and the
+ * state non-root operation needs (cached controls, the exiting decisions).
+ *
+ * One implementation, two callers (DESIGN.md "The hardware boundary"): x86 code in
+ * root mode executes VMX instructions (exec handlers call into this unit), and the
+ * TypeScript L0 drives the same unit through the host interface (host.ts). The
+ * difference is only what happens at a VM exit: for x86 root code the host state
+ * is loaded from the VMCS; for the TypeScript host the exit is returned to it.
+ */
+import type { Cpu } from '../cpu/cpu.js';
+import { ABORT } from '../cpu/fault.js';
+import { CF, PF, AF, ZF, SF, OF, UD, GP, Mode } from '../cpu/regs.js';
+import { Vmcs, FieldIndex, LAUNCH_CLEAR, LAUNCH_LAUNCHED } from './vmcs.js';
+import { VmxCaps, VMCS_REVISION_ID, type VmxOptions } from './caps.js';
+import { F } from './f.js';
+import * as B from './bits.js';
+import { saveGuestState, loadHostState, exitMsrLists } from './exit.js';
+import { vmEntry } from './entry.js';
+import { MAXPHYADDR } from '../mmu/paging.js';
+import { EptWalker, EPT_OK, EPT_VIOLATION } from '../mmu/ept.js';
+import { VMCS_FIELD_ENCODINGS, isReadOnlyField } from './fields.js';
+
+/** excVector value that marks a VM exit in flight. */
+export const VMEXIT_MARK = -2;
+
+export interface ExitInfo {
+  reason: number;
+  qualification: number;
+  guestLinear: number;
+  guestPhysical: number;
+  instructionLength: number;
+  instructionInfo: number;
+  intrInfo: number;
+  intrError: number;
+}
+
+const fieldIndex = new FieldIndex(VMCS_FIELD_ENCODINGS);
+
+export class VmxUnit {
+  readonly caps: VmxCaps;
+  /** In VMX operation (after VMXON). */
+  on = false;
+  vmxonPtr = -1;
+  /** Current VMCS (undefined = invalid pointer, all ones). */
+  current: Vmcs | undefined;
+  /** VMCSs cached on the processor, by region address (the "active" ones). */
+  readonly cache = new Map<number, Vmcs>();
+  /** Cached execution controls of the running guest. */
+  pin = 0;
+  proc = 0;
+  proc2 = 0;
+  exitCtls = 0;
+  entryCtls = 0;
+  exceptionBitmap = 0;
+  virtualNmiBlocked = false;
+  /** Set when a TypeScript host drives the unit (exits return to it instead of loading host state). */
+  tsHost = false;
+  /** The exit being delivered (filled by exit()). */
+  readonly exitInfo: ExitInfo = { reason: 0, qualification: 0, guestLinear: 0, guestPhysical: 0, instructionLength: 0, instructionInfo: 0, intrInfo: 0, intrError: 0 };
+  /** Set by a completed exit for the TypeScript host. */
+  exitReady = false;
+  /** Name of the last VM-entry check that failed (diagnostics, tests). */
+  lastEntryCheck = '';
+  /** Preemption timer: cycle at which it expires (Infinity when not armed). */
+  preemptDeadline = Infinity;
+  readonly ept: EptWalker;
+  /** Counters for the cost model / stats. */
+  exits = 0;
+  entries = 0;
+
+  constructor(
+    readonly cpu: Cpu,
+    opts: VmxOptions,
+    cr4Supported: number,
+  ) {
+    this.caps = new VmxCaps(opts, cr4Supported);
+    this.ept = new EptWalker(cpu.mem, { executeOnly: opts.ept, page1G: opts.ept, page2M: opts.ept, adFlags: opts.ept });
+  }
+  get fields(): FieldIndex {
+    return fieldIndex;
+  }
+
+  // ---------------------------------------------------------------- status flags (§30.2)
+  succeed(): void {
+    const cpu = this.cpu;
+    cpu.setFlags(cpu.getFlags() & ~(CF | PF | AF | ZF | SF | OF));
+  }
+  failInvalid(): void {
+    const cpu = this.cpu;
+    cpu.setFlags((cpu.getFlags() & ~(PF | AF | ZF | SF | OF)) | CF);
+  }
+  failValid(err: number): void {
+    const cpu = this.cpu;
+    if (!this.current) return this.failInvalid();
+    cpu.setFlags((cpu.getFlags() & ~(CF | PF | AF | SF | OF)) | ZF);
+    this.current.set(F.VM_INSTRUCTION_ERROR, err);
+  }
+  /** VMfail: VMfailValid when there is a current VMCS, else VMfailInvalid. */
+  fail(err: number): void {
+    if (this.current) this.failValid(err);
+    else this.failInvalid();
+  }
+
+  // ---------------------------------------------------------------- common checks (§30.3 "Operation")
+  /** #UD outside VMX operation or in real/v8086/compatibility mode; #GP(0) at CPL > 0. Non-root: VM exit. */
+  checkVmxInstruction(reason: number, insnLen: number, needOn = true): void {
+    const cpu = this.cpu;
+    if (!(cpu.cr4 & 0x2000)) cpu.fault(UD);
+    if (cpu.mode === Mode.Real || cpu.mode === Mode.Compat16 || cpu.mode === Mode.Compat32) cpu.fault(UD);
+    if (needOn && !this.on) cpu.fault(UD);
+    if (cpu.nonRoot) this.exit(reason, 0, insnLen);
+    if (cpu.cpl > 0) cpu.gp(0);
+  }
+  /** A VMCS/VMXON region address must be 4 KiB aligned and within MAXPHYADDR. */
+  validAddr(pa: number): boolean {
+    return pa % 4096 === 0 && pa >= 0 && pa < 2 ** MAXPHYADDR;
+  }
+
+  // ---------------------------------------------------------------- VMCS management
+  vmcsAt(pa: number): Vmcs {
+    let v = this.cache.get(pa);
+    if (!v) {
+      v = new Vmcs(pa, fieldIndex);
+      v.load(this.cpu.mem);
+      this.cache.set(pa, v);
+    }
+    return v;
+  }
+  /** VMCLEAR semantics on an address (write back, launch state clear, drop from cache). */
+  clear(pa: number): void {
+    const v = this.cache.get(pa);
+    if (v) {
+      v.launch = LAUNCH_CLEAR;
+      v.store(this.cpu.mem);
+      this.cache.delete(pa);
+    } else {
+      this.cpu.mem.write32(pa + 8, LAUNCH_CLEAR);
+    }
+    if (this.current && this.current.addr === pa) this.current = undefined;
+  }
+  /** VMPTRLD semantics; returns an error number or 0. */
+  load(pa: number): number {
+    if (!this.validAddr(pa)) return B.E.VMPTRLD_INVALID_ADDR;
+    if (pa === this.vmxonPtr) return B.E.VMPTRLD_VMXON_PTR;
+    const rev = this.cpu.mem.read32(pa);
+    const shadowOk = this.caps.opts.vmcsShadowing;
+    if ((rev & 0x7fffffff) !== VMCS_REVISION_ID || (rev & 0x80000000 && !shadowOk)) return B.E.VMPTRLD_BAD_REVISION;
+    this.current = this.vmcsAt(pa);
+    return 0;
+  }
+
+  /** Does VMREAD/VMWRITE accept this encoding? (Unsupported encodings give error 12.) */
+  supportsField(enc: number): boolean {
+    if (enc < 0 || enc > 0xffff || enc & 0x9000) return false; // bits 31:15 and 12 reserved
+    const base = enc & ~1;
+    if (!fieldIndex.index.has(base)) return false;
+    // High access is valid only for 64-bit fields (bits 14:13 = 1).
+    if (enc & 1 && ((enc >> 13) & 3) !== 1) return false;
+    return true;
+  }
+  readField(v: Vmcs, enc: number): { lo: number; hi: number } {
+    const base = enc & ~1;
+    const k = fieldIndex.index.get(base)!;
+    const width = (base >> 13) & 3;
+    if (enc & 1) return { lo: v.hi[k], hi: 0 };
+    switch (width) {
+      case 0:
+        return { lo: v.lo[k] & 0xffff, hi: 0 };
+      case 2:
+        return { lo: v.lo[k], hi: 0 };
+      default:
+        return { lo: v.lo[k], hi: v.hi[k] };
+    }
+  }
+  writeField(v: Vmcs, enc: number, lo: number, hi: number): void {
+    const base = enc & ~1;
+    const k = fieldIndex.index.get(base)!;
+    const width = (base >> 13) & 3;
+    if (enc & 1) v.hi[k] = lo;
+    else if (width === 0) {
+      v.lo[k] = lo & 0xffff;
+      v.hi[k] = 0;
+    } else if (width === 2) {
+      v.lo[k] = lo;
+      v.hi[k] = 0;
+    } else {
+      v.lo[k] = lo;
+      v.hi[k] = hi;
+    }
+  }
+  isReadOnly(enc: number): boolean {
+    return isReadOnlyField(enc & ~1);
+  }
+
+  // ---------------------------------------------------------------- VM exits
+  /**
+   * Cause a VM exit from non-root operation: record the exit information and abort
+   * the current instruction. The step loop completes the exit (completeExit).
+   */
+  exit(reason: number, qualification: number, insnLen = 0, extra?: Partial<ExitInfo>): never {
+    const e = this.exitInfo;
+    e.reason = reason;
+    e.qualification = qualification;
+    e.instructionLength = insnLen;
+    e.guestLinear = extra?.guestLinear ?? 0;
+    e.guestPhysical = extra?.guestPhysical ?? 0;
+    e.instructionInfo = extra?.instructionInfo ?? 0;
+    e.intrInfo = extra?.intrInfo ?? 0;
+    e.intrError = extra?.intrError ?? 0;
+    this.cpu.excVector = VMEXIT_MARK;
+    throw ABORT;
+  }
+
+  /** Complete a VM exit whose information is in exitInfo (§27.1-27.6). RIP is the guest's. */
+  completeExit(idtVectoring = 0, idtError = 0): void {
+    const cpu = this.cpu;
+    const v = this.current!;
+    const e = this.exitInfo;
+    this.exits++;
+    cpu.cycles += cpu.cost.vmExit;
+    v.set(F.VM_EXIT_REASON, e.reason);
+    v.setNum(F.EXIT_QUALIFICATION, e.qualification);
+    v.setNum(F.GUEST_LINEAR_ADDRESS, e.guestLinear);
+    v.setNum(F.GUEST_PHYSICAL_ADDRESS, e.guestPhysical);
+    v.set(F.VM_EXIT_INSTRUCTION_LEN, e.instructionLength);
+    v.set(F.VMX_INSTRUCTION_INFO, e.instructionInfo);
+    v.set(F.VM_EXIT_INTR_INFO, e.intrInfo);
+    v.set(F.VM_EXIT_INTR_ERROR_CODE, e.intrError);
+    v.set(F.IDT_VECTORING_INFO_FIELD, idtVectoring);
+    v.set(F.IDT_VECTORING_ERROR_CODE, idtError);
+    saveGuestState(cpu, v, this.exitCtls);
+    cpu.nonRoot = false;
+    this.preemptDeadline = Infinity;
+    cpu.tscGuestOffset = 0;
+    cpu.eptActive = false;
+    cpu.walker.ept = undefined;
+    // NMI blocking after an exit caused by an NMI (§27.5.5) is left as it was otherwise.
+    if (this.tsHost) {
+      this.exitReady = true;
+      cpu.tlb.flushAll();
+      cpu.updateMode();
+      return;
+    }
+    loadHostState(cpu, v, this.exitCtls);
+    if (!exitMsrLists(cpu, v)) {
+      cpu.excVector = -1;
+      cpu.stop('triple-fault', 0, 'VMX abort: failure loading MSRs on VM exit (SDM 3C §27.7)');
+    }
+  }
+
+  /** A VM-entry failure after the guest-state checks (§26.8): exit reason with bit 31. */
+  entryFailure(reason: number, qual: number): void {
+    const cpu = this.cpu;
+    const v = this.current!;
+    v.set(F.VM_EXIT_REASON, (reason | B.EXIT_REASON_ENTRY_FAILURE) | 0);
+    v.setNum(F.EXIT_QUALIFICATION, qual);
+    if (this.tsHost) {
+      this.exitReady = true;
+      return;
+    }
+    loadHostState(cpu, v, v.get32(F.VM_EXIT_CONTROLS));
+    exitMsrLists(cpu, v);
+  }
+
+  // ---------------------------------------------------------------- VM entry
+  /** VMLAUNCH (launch=true) / VMRESUME. Returns after the guest starts (or the entry failed). */
+  enter(launch: boolean): void {
+    const v = this.current;
+    if (!v) return this.failInvalid();
+    if (this.cpu.intShadow && this.cpu.movSsShadow) return this.failValid(B.E.ENTRY_EVENTS_BLOCKED_BY_MOV_SS);
+    if (launch && v.launch !== LAUNCH_CLEAR) return this.failValid(B.E.VMLAUNCH_NOT_CLEAR);
+    if (!launch && v.launch !== LAUNCH_LAUNCHED) return this.failValid(B.E.VMRESUME_NOT_LAUNCHED);
+    if (v.shadow) return this.failValid(launch ? B.E.VMLAUNCH_NOT_CLEAR : B.E.VMRESUME_NOT_LAUNCHED);
+    this.entries++;
+    this.cpu.cycles += this.cpu.cost.vmEntry;
+    vmEntry(this, v, launch);
+  }
+
+  /** Walk EPT for a guest-physical access; raises the EPT-violation / misconfiguration exit. */
+  translateGpa(gpa: number, access: number, la: number, walk: boolean): number {
+    const cpu = this.cpu;
+    const eptp = this.current!.getU(F.EPT_POINTER);
+    const r = this.ept.walk(eptp, gpa, access);
+    cpu.cycles += r.refs * cpu.cost.walkRef;
+    if (r.status === EPT_OK) {
+      cpu.walker.eptPerm = (r.qual >> 3) & 7;
+      return r.hpa;
+    }
+    if (r.status === EPT_VIOLATION) {
+      // Qualification (Table 28-7): access bits, permissions, linear-address validity and kind.
+      let q = r.qual;
+      if (!Number.isNaN(la)) q |= 1 << 7;
+      if (!Number.isNaN(la) && !walk) q |= 1 << 8;
+      this.exit(B.R.EPT_VIOLATION, q, 0, { guestPhysical: gpa, guestLinear: Number.isNaN(la) ? 0 : la });
+    }
+    return this.exit(B.R.EPT_MISCONFIG, 0, 0, { guestPhysical: gpa });
+  }
+
+  /** Remaining preemption-timer value (in timer ticks: TSC >> rate). */
+  preemptionTimerValue(): number {
+    if (this.preemptDeadline === Infinity) return this.current ? this.current.get32(F.VMX_PREEMPTION_TIMER_VALUE) : 0;
+    const left = Math.max(0, this.preemptDeadline - this.cpu.cycles);
+    return Math.ceil(left / 32) >>> 0;
+  }
+}
+
+export { GP, VMCS_REVISION_ID };
