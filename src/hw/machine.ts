@@ -10,6 +10,9 @@ import { PhysMem } from './mmu/physmem.js';
 import { Cpu } from './cpu/cpu.js';
 import { MachineStop } from './cpu/fault.js';
 import { EventQueue } from './events-queue.js';
+import { Lapic, routeApicMessage, APIC_MMIO_SIZE } from './devices/lapic.js';
+import { IoApic, IOAPIC_MMIO_SIZE } from './devices/ioapic.js';
+import type { MmioDevice } from './bus.js';
 import { CS, SS, DS, ES, FS, GS, TR, LDTR, IF } from './cpu/regs.js';
 import { loadMultiboot, type MultibootModule } from './boot/multiboot.js';
 import { Uart16550 } from './devices/uart16550.js';
@@ -89,16 +92,92 @@ export class Machine {
     io.register(PCI_CONFIG_PORT, PCI_CONFIG_PORT_COUNT, this.pci);
     io.register(POST_CODE_PORT, 1, new LatchPort('post'));
     io.register(SYSTEM_CONTROL_B_PORT, 1, new SystemControlB());
+    this.ioapic = new IoApic((m) => routeApicMessage(m, this.lapics));
+    this.mem.mmio.register(0xfec00000, IOAPIC_MMIO_SIZE, this.ioapic);
     for (let k = 0; k < cpus; k++) {
       const cpu = new Cpu(k, this.mem, io);
       cpu.apicId = k;
-      cpu.pendingInterrupt = () => (this.pic.hasInterrupt() ? 1 : -1);
-      cpu.ackInterrupt = () => this.pic.acknowledge();
+      cpu.cpuCount = cpus;
+      const lapic = new Lapic(k, {
+        clock: this.clock,
+        sendMessage: (m) => routeApicMessage(m, this.lapics),
+        eoiBroadcast: (v) => this.ioapic.eoi(v),
+        onInit: () => {
+          cpu.init();
+          lapic.initReset();
+        },
+        onSipi: (v) => cpu.sipi(v),
+        onNmi: () => {
+          cpu.nmiPending = true;
+          cpu.irqCheck = true;
+        },
+        kick: () => {
+          cpu.irqCheck = true;
+        },
+        readTsc: () => cpu.readTsc(),
+        baseChanged: () => this.mapApic(),
+      });
+      this.lapics.push(lapic);
+      // Interrupt acceptance in QEMU's order: the local APIC first, then the 8259 through LINT0 (ExtINT).
+      cpu.pendingInterrupt = () => {
+        if (lapic.pendingVector() >= 0) return 1;
+        return (lapic.acceptsPicInterrupts() || lapic.extIntPending) && this.pic.hasInterrupt() ? 1 : -1;
+      };
+      cpu.ackInterrupt = () => {
+        if (lapic.pendingVector() >= 0) return lapic.acknowledge();
+        if ((lapic.acceptsPicInterrupts() || lapic.extIntPending) && this.pic.hasInterrupt()) {
+          lapic.extIntPending = false;
+          return this.pic.acknowledge();
+        }
+        return -1;
+      };
+      cpu.msrHooks.push({
+        read: (_c, n) => lapic.readMsr(n),
+        write: (c, n, v) => {
+          const r = lapic.writeMsr(n, v);
+          if (r === 'gp') c.gp(0);
+          return r === 'ok';
+        },
+      });
+      cpu.readCr8 = () => lapic.cr8;
+      cpu.onTprWrite = () => {
+        lapic.cr8 = cpu.cr8;
+      };
       this.cpus.push(cpu);
       // Application processors wait for INIT/SIPI (SDM 3A §8.4).
       if (k > 0) cpu.init();
     }
+    this.mapApic();
     this.clock.nowFn = () => (this.running ?? this.cpus[0]).cycles;
+  }
+
+  readonly lapics: Lapic[] = [];
+  readonly ioapic: IoApic;
+  private apicMapped = -1;
+  /**
+   * The xAPIC page: one MMIO window forwarding to the local APIC of the CPU that is
+   * running (every CPU sees its own APIC at the same address, SDM 3A §11.4.1).
+   */
+  private readonly apicWindow: MmioDevice = {
+    name: 'lapic',
+    mmioRead: (off, size) => this.currentLapic().mmioRead(off, size),
+    mmioWrite: (off, size, v) => this.currentLapic().mmioWrite(off, size, v),
+  };
+  private currentLapic(): Lapic {
+    return this.lapics[(this.running ?? this.cpus[0]).id];
+  }
+  /** (Re)map the xAPIC window at the BSP's APIC base (relocation through IA32_APIC_BASE). */
+  private mapApic(): void {
+    const l = this.lapics[0];
+    if (!l) return;
+    const base = l.mode === 'xapic' ? l.apicBase : -1;
+    if (base === this.apicMapped) return;
+    if (this.apicMapped >= 0) this.mem.mmio.unregister(this.apicWindow);
+    this.apicMapped = -1;
+    if (base >= 0 && !this.mem.mmio.find(base) && this.mem.ramOffset(base) < 0) {
+      this.mem.mmio.register(base, APIC_MMIO_SIZE, this.apicWindow);
+      this.apicMapped = base;
+    }
   }
 
   /** Load a multiboot kernel and put CPU 0 in the state §3.2 of the spec describes. */

@@ -30,6 +30,7 @@ export const CPUID1_ECX = {
   X2APIC: 1 << 21,
   MOVBE: 1 << 22,
   POPCNT: 1 << 23,
+  TSC_DEADLINE: 1 << 24,
   HYPERVISOR: 1 << 31,
 } as const;
 
@@ -56,13 +57,22 @@ export const CPUID_80000001_ECX = {
 const sum = (o: Record<string, number>): number => Object.values(o).reduce((a, b) => a | b, 0) | 0;
 
 export const CPU_SIGNATURE = 0x000106a5;
-export const MAX_BASIC_LEAF = 7;
+export const MAX_BASIC_LEAF = 0xb;
+/** CPUID.6:EAX bit 2: the APIC timer runs at a constant rate (ARAT). */
+export const LEAF6_EAX_ARAT = 1 << 2;
 export const MAX_EXT_LEAF = 0x80000008;
 
 /** Base feature words; the machine may clear bits it is configured without. */
 export const FEATURES = {
   leaf1Edx: sum(CPUID1_EDX),
-  leaf1Ecx: CPUID1_ECX.CX16 | CPUID1_ECX.PCID | CPUID1_ECX.MOVBE | CPUID1_ECX.POPCNT,
+  leaf1Ecx:
+    CPUID1_ECX.VMX |
+    CPUID1_ECX.CX16 |
+    CPUID1_ECX.PCID |
+    CPUID1_ECX.X2APIC |
+    CPUID1_ECX.MOVBE |
+    CPUID1_ECX.POPCNT |
+    CPUID1_ECX.TSC_DEADLINE,
   leaf7Ebx: sum(CPUID7_EBX),
   ext1Edx: sum(CPUID_80000001_EDX),
   ext1Ecx: sum(CPUID_80000001_ECX),

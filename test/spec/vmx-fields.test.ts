@@ -127,7 +127,7 @@ function widthByName(name: string): VmcsWidth | undefined {
   if (name.endsWith('_SELECTOR')) return 'bits16';
   if (name.endsWith('_LIMIT') || name.endsWith('_ACCESS_RIGHTS')) return 'bits32';
   if (name.endsWith('_BASE')) return 'natural';
-  if (/^(GUEST|HOST)_CR[034]$/.test(name) || /^CR[034]_/.test(name)) return 'natural';
+  if (/^(GUEST|HOST)_CR[034]$/.test(name) || /^CR[04]_|^CR3_TARGET_VALUE/.test(name)) return 'natural';
   if (/^(GUEST|HOST)_R(SP|IP|FLAGS)$/.test(name) || name.startsWith('IO_R')) return 'natural';
   if (/_IA32_SYSENTER_CS$/.test(name)) return 'bits32';
   if (/_IA32_SYSENTER_E[SI]P$/.test(name)) return 'natural';

@@ -137,8 +137,9 @@ export class Cpu implements EventSink {
   injecting = false;
   /** The VMX unit (SDM 3C): VMX operation, VMCS, entry/exit. */
   readonly vmx: VmxUnit;
-  /** Local APIC ID reported by CPUID. */
+  /** Local APIC ID reported by CPUID, and the number of CPUs of the machine. */
   apicId = 0;
+  cpuCount = 1;
   /** CPUID feature words (the machine may clear bits it is configured without). */
   features = { ...FEATURES };
   /** CR4 bits allowed beyond the base set (e.g. VMXE once VMX exists). */
@@ -888,6 +889,10 @@ export class Cpu implements EventSink {
   }
   /** Hook for the local APIC: CR8 writes change the TPR. */
   onTprWrite(): void {}
+  /** Hook for the local APIC: CR8 reads return TPR[7:4]. */
+  readCr8(): number {
+    return this.cr8;
+  }
   hasFeature(name: 'NX' | 'SMAP' | 'SMEP' | 'INVPCID' | 'RDTSCP' | 'PCID'): boolean {
     const f = this.features;
     switch (name) {

@@ -1,6 +1,6 @@
 /** CPUID (SDM Vol. 2 CPUID): the leaves of src/spec/cpuid.ts for this CPU. */
 import type { Cpu } from './cpu.js';
-import { VENDOR, BRAND, CPU_SIGNATURE, MAX_BASIC_LEAF, MAX_EXT_LEAF, ADDR_SIZES } from '../../spec/cpuid.js';
+import { VENDOR, BRAND, CPU_SIGNATURE, MAX_BASIC_LEAF, MAX_EXT_LEAF, ADDR_SIZES, LEAF6_EAX_ARAT } from '../../spec/cpuid.js';
 import { CR4_OSXSAVE } from './regs.js';
 
 const out = new Int32Array(4);
@@ -33,8 +33,24 @@ export function cpuidLeaf(cpu: Cpu, leaf: number, sub: number): Int32Array {
       out[2] = f.leaf1Ecx | (cpu.cr4 & CR4_OSXSAVE ? 1 << 27 : 0);
       out[3] = f.leaf1Edx;
       break;
+    case 6:
+      out[0] = LEAF6_EAX_ARAT;
+      break;
     case 7:
       if (sub === 0) out[1] = f.leaf7Ebx;
+      break;
+    case 0xb:
+      // Extended topology: one thread per core, one core per package level; EDX = x2APIC ID.
+      if (sub === 0) {
+        out[0] = 0;
+        out[1] = 1;
+        out[2] = (1 << 8) | sub;
+      } else if (sub === 1) {
+        out[0] = 3;
+        out[1] = cpu.cpuCount;
+        out[2] = (2 << 8) | sub;
+      } else out[2] = sub;
+      out[3] = cpu.apicId;
       break;
     case 0x80000000:
       out[0] = MAX_EXT_LEAF;

@@ -1,9 +1,8 @@
 /**
- * The VMCS field table: SDM Vol. 3 Appendix B ("Field Encoding in VMCS"), one entry
- * per field: its name and its encoding. The
- * width, type, access type and index are *derived* from the encoding (SDM 3C §24.11.2,
- * "VMREAD, VMWRITE, and Encodings of VMCS Fields"), and a test checks each entry against the
- * section of Appendix B it is listed in.
+ * The VMCS field table: SDM Vol. 3 Appendix B ("Field Encoding in VMCS"), one entry per
+ * field: its name and its encoding. The width, type, access type and index are *derived*
+ * from the encoding (SDM 3C §24.11.2, "VMREAD, VMWRITE, and Encodings of VMCS Fields"),
+ * and a test checks each entry against the section of Appendix B it is listed in.
  *
  * Names: the SDM describes fields in prose ("Guest CS selector"); the table spells that
  * prose in UPPER_SNAKE (GUEST_CS_SELECTOR), with the SDM's own abbreviations (VPID,
@@ -16,9 +15,10 @@
  * VM-instruction error 12 like any unsupported encoding; `capabilities.ts` maps each
  * feature to the capability MSR bits that enable it.
  *
- * Coverage: every field of Appendix B through the 2024 SDM (CET, PKRS, FRED, IPI
- * virtualization, IA32_SPEC_CTRL virtualization). Not included: the APIC-timer
- * virtualization fields and the MSR-list "MSR data" field of later editions.
+ * Coverage: every field of Appendix B up to the editions that add CET, PKRS, FRED, IPI
+ * virtualization and IA32_SPEC_CTRL virtualization. Not included: a few fields of the
+ * newest editions whose governing controls were not checked here (APIC-timer
+ * virtualization, the MSR-list "MSR data" field, guest/host IA32_SPEC_CTRL images).
  */
 
 /** Bits 14:13 of an encoding. */

@@ -172,7 +172,7 @@ function movCr(toCr: boolean): Handler {
           v = cpu.cr4 >>> 0;
           break;
         case 8:
-          v = cpu.cr8;
+          v = cpu.readCr8();
           break;
       }
       if (size === 8) cpu.setReg(r, 8, v | 0, Math.floor(v / TWO32) | 0);
