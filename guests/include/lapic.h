@@ -2,10 +2,10 @@
  * (4 KiB MMIO page, default 0xFEE00000) and x2APIC mode (MSRs 0x800 + offset/16).
  *
  * Registers are named by their xAPIC MMIO offset; lapic_read/lapic_write turn that into the
- * MSR number in x2APIC mode. Which of the two the helpers use is a runtime-global setting
- * (lapic_use_x2apic), not read back from IA32_APIC_BASE on every access: interrupt handlers
- * call lapic_eoi() and must stay cheap. A test that puts the CPUs in different modes uses the
- * explicit xapic_* / x2apic_* accessors for the CPU that differs.
+ * MSR number in x2APIC mode. The mode is per CPU, so the helpers read IA32_APIC_BASE on every
+ * access (one RDMSR) and follow the calling CPU's mode and MMIO base: an AP in xAPIC mode and a
+ * BSP in x2APIC mode can share interrupt handlers. The xapic_* / x2apic_* accessors force one
+ * interface (and fault when the CPU is in the other mode, as the hardware does).
  *
  * Nothing here relies on what firmware left behind: lapic_init_cpu() programs every LVT, the
  * TPR and the spurious-vector register of the calling CPU. */
@@ -84,19 +84,15 @@ void xapic_write(uint32_t reg, uint32_t v);
 uint64_t x2apic_read(uint32_t reg);
 void x2apic_write(uint32_t reg, uint64_t v);
 
-/* The accessors the rest of the runtime uses: MMIO or MSR per lapic_use_x2apic(). */
-void lapic_use_x2apic(bool x2);
-bool lapic_x2apic_in_use(void);
+/* The accessors the rest of the runtime uses: MSR in x2APIC mode, else MMIO at the base in
+ * IA32_APIC_BASE (relocatable; identity-mapped, so virtual == physical). */
 uint32_t lapic_read(uint32_t reg);
 void lapic_write(uint32_t reg, uint32_t v);
+bool lapic_x2apic_mode(void); /* IA32_APIC_BASE.EXTD of the calling CPU */
 
-/* Relocatable xAPIC base: the MMIO accessors follow IA32_APIC_BASE as read by lapic_init_cpu()
- * (identity-mapped, so virtual == physical). */
-uint64_t lapic_mmio_base(void);
-
-/* Calling CPU: IA32_APIC_BASE.EN on, SVR enabled with spurious_vector, TPR 0, ESR cleared, all
- * LVTs masked (LINT0/LINT1 too: callers that want ExtINT or NMI on them program them after),
- * timer stopped, divide by 1. Uses the mode currently selected by lapic_use_x2apic(). */
+/* Calling CPU: IA32_APIC_BASE.EN on (xAPIC if it was disabled; x2APIC stays), SVR enabled with
+ * spurious_vector, TPR 0, ESR cleared, all LVTs masked (LINT0/LINT1 too: callers that want
+ * ExtINT or NMI on them program them after), timer stopped, divide by 1. */
 void lapic_init_cpu(uint8_t spurious_vector);
 uint32_t lapic_id(void); /* xAPIC: ID[31:24]; x2APIC: the 32-bit ID */
 static inline void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }

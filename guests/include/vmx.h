@@ -621,7 +621,8 @@ uint64_t vmx_unbacked_pa(void); /* a page-aligned address just beyond the suppor
 /* ---- VMX operation ---- */
 /* Enable VMX (feature control, CR0/CR4 fixed bits, CR4.VMXE) and VMXON; fails the test on error. */
 void vmx_on(void);
-void vmx_off(void); /* VMXOFF and CR4.VMXE=0; restores CR0/CR4 as they were before vmx_on */
+/* VMXOFF (its result is returned) and CR4.VMXE=0; restores CR0/CR4 as they were before vmx_on. */
+int vmx_off(void);
 bool vmx_is_on(void);
 uint64_t vmx_vmxon_region(void); /* physical address of the region vmx_on() used */
 /* Set IA32_FEATURE_CONTROL lock + VMX-outside-SMX if unlocked. Returns the value found. */
@@ -659,6 +660,8 @@ struct vmx_vm {
 /* The magic the guest return stub leaves in RAX before its VMCALL: a guest function
  * returned normally. */
 #define VMX_GUEST_DONE 0x600D600Dull
+extern char vmx_guest_return[]; /* MOV $VMX_GUEST_DONE, %eax; VMCALL; loop */
+extern char vmx_guest_stubs[]; /* the guest IDT stubs, 16 bytes per vector */
 /* The magic the guest IDT stubs leave in RAX before their VMCALL (vmx_guest_event has the event). */
 #define VMX_GUEST_EVENT 0xE7E7E7E7ull
 

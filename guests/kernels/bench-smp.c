@@ -35,7 +35,6 @@ void kmain(uint32_t magic, uint32_t mbi)
 	static uint64_t iters;
 	iters = cmdline_u64("iters", 100000000);
 
-	lapic_use_x2apic(rdmsr(MSR_APIC_BASE) & APIC_BASE_EXTD);
 	lapic_init_cpu(SMP_SPURIOUS_VECTOR);
 	pic_init(0x20, 0x28);
 	pic_mask_all();

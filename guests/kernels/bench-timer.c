@@ -1,8 +1,10 @@
 /* Benchmark: timer interrupts. The local APIC timer runs periodic at 10 kHz for `ms=N`
  * milliseconds of TSC time (default 200) while the main loop does integer work (the loop of
  * bench-loop in chunks); the handler counts ticks and sends EOI. Prints
- * "bench-timer: ms=N ticks=T" and exits 0, or exits 1 if the tick count is not within 10% of
- * 10 per millisecond.
+ * "bench-timer: ms=N ticks=T" and exits 0; exits 1 if no tick came or more than 10 per
+ * millisecond (+1%). No lower bound: QEMU, whose clocks are the host's, merges ticks when the
+ * host is busy (a quarter of them were seen to go); on turtles the count is deterministic and
+ * platform-tests.elf checks the timer's rate.
  *
  * The TSC is calibrated against PIT channel 2 (3 x 10 ms) and the APIC timer against the TSC
  * (2 ms); the PICs, IOAPIC entries and LVTs are masked first so only the timer interrupts. */
@@ -31,7 +33,6 @@ void kmain(uint32_t magic, uint32_t mbi)
 	rt_init(magic, mbi);
 	uint64_t ms = cmdline_u64("ms", 200);
 
-	lapic_use_x2apic(rdmsr(MSR_APIC_BASE) & APIC_BASE_EXTD);
 	lapic_init_cpu(SMP_SPURIOUS_VECTOR);
 	pic_init(0x20, 0x28);
 	pic_mask_all();
@@ -57,5 +58,5 @@ void kmain(uint32_t magic, uint32_t mbi)
 
 	uint64_t t = ticks, want = ms * (TICK_HZ / 1000);
 	printf("bench-timer: ms=%lu ticks=%lu\n", ms, t);
-	exit(t >= want - want / 10 && t <= want + want / 10 ? 0 : 1);
+	exit(t > 0 && t <= want + want / 100 + 1 ? 0 : 1);
 }

@@ -3,28 +3,34 @@
 #include "tsc.h"
 #include "x86.h"
 
-static bool use_x2;
-static uint64_t mmio_base = LAPIC_DEFAULT_BASE;
+static volatile uint32_t *mmio(uint32_t reg) { return (volatile uint32_t *)((rdmsr(MSR_APIC_BASE) & APIC_BASE_ADDR_MASK) + reg); }
 
-uint32_t xapic_read(uint32_t reg) { return *(volatile uint32_t *)(mmio_base + reg); }
-void xapic_write(uint32_t reg, uint32_t v) { *(volatile uint32_t *)(mmio_base + reg) = v; }
+uint32_t xapic_read(uint32_t reg) { return *mmio(reg); }
+void xapic_write(uint32_t reg, uint32_t v) { *mmio(reg) = v; }
 uint64_t x2apic_read(uint32_t reg) { return rdmsr(MSR_X2APIC_BASE + reg / 16); }
 void x2apic_write(uint32_t reg, uint64_t v) { wrmsr(MSR_X2APIC_BASE + reg / 16, v); }
 
-void lapic_use_x2apic(bool x2) { use_x2 = x2; }
-bool lapic_x2apic_in_use(void) { return use_x2; }
-uint64_t lapic_mmio_base(void) { return mmio_base; }
+bool lapic_x2apic_mode(void) { return rdmsr(MSR_APIC_BASE) & APIC_BASE_EXTD; }
 
-uint32_t lapic_read(uint32_t reg) { return use_x2 ? (uint32_t)x2apic_read(reg) : xapic_read(reg); }
-void lapic_write(uint32_t reg, uint32_t v)
+/* One RDMSR per access decides the mode and gives the MMIO base. */
+uint32_t lapic_read(uint32_t reg)
 {
-	if (use_x2)
-		x2apic_write(reg, v);
-	else
-		xapic_write(reg, v);
+	uint64_t b = rdmsr(MSR_APIC_BASE);
+	if (b & APIC_BASE_EXTD)
+		return (uint32_t)x2apic_read(reg);
+	return *(volatile uint32_t *)((b & APIC_BASE_ADDR_MASK) + reg);
 }
 
-uint32_t lapic_id(void) { return use_x2 ? (uint32_t)x2apic_read(LAPIC_ID) : xapic_read(LAPIC_ID) >> 24; }
+void lapic_write(uint32_t reg, uint32_t v)
+{
+	uint64_t b = rdmsr(MSR_APIC_BASE);
+	if (b & APIC_BASE_EXTD)
+		x2apic_write(reg, v);
+	else
+		*(volatile uint32_t *)((b & APIC_BASE_ADDR_MASK) + reg) = v;
+}
+
+uint32_t lapic_id(void) { return lapic_x2apic_mode() ? (uint32_t)x2apic_read(LAPIC_ID) : xapic_read(LAPIC_ID) >> 24; }
 bool lapic_is_bsp(void) { return rdmsr(MSR_APIC_BASE) & APIC_BASE_BSP; }
 
 bool lapic_vector_bit(uint32_t base, uint8_t vector)
@@ -34,14 +40,12 @@ bool lapic_vector_bit(uint32_t base, uint8_t vector)
 
 void lapic_init_cpu(uint8_t spurious_vector)
 {
+	/* Enable globally (EN) if disabled, at the base it has, in xAPIC mode (a disabled
+	 * APIC cannot go to x2APIC directly). An x2APIC stays in x2APIC mode. */
 	uint64_t base = rdmsr(MSR_APIC_BASE);
-	if (!use_x2) {
-		/* Enable globally (EN) if firmware did not; keep the base it is at. Leaving x2APIC
-		 * mode for xAPIC is not done here (it needs the disabled state in between). */
-		if (!(base & APIC_BASE_EN))
-			wrmsr(MSR_APIC_BASE, base | APIC_BASE_EN);
-		mmio_base = base & APIC_BASE_ADDR_MASK;
-	}
+	if (!(base & APIC_BASE_EN))
+		wrmsr(MSR_APIC_BASE, base | APIC_BASE_EN);
+	bool x2 = base & APIC_BASE_EXTD;
 	/* Software-enable first: while SVR[8]=0 the LVT mask bits cannot be cleared (SDM 3A
 	 * §11.4.7.2), and we want a known state either way. */
 	lapic_write(LAPIC_SVR, APIC_SVR_ENABLE | spurious_vector);
@@ -63,7 +67,7 @@ void lapic_init_cpu(uint8_t spurious_vector)
 	/* ESR: a write arms it, the next read returns the errors (SDM 3A §11.5.3). */
 	lapic_write(LAPIC_ESR, 0);
 	(void)lapic_read(LAPIC_ESR);
-	if (!use_x2) {
+	if (!x2) {
 		/* flat logical model, as after reset; logical destinations are not used here */
 		lapic_write(LAPIC_DFR, 0xFFFFFFFF);
 	}
@@ -71,7 +75,7 @@ void lapic_init_cpu(uint8_t spurious_vector)
 
 bool lapic_send_ipi(uint32_t dest, uint32_t icr_lo)
 {
-	if (use_x2) {
+	if (lapic_x2apic_mode()) {
 		/* x2APIC: one 64-bit write, no delivery status to poll (SDM 3A §11.12.9) */
 		x2apic_write(LAPIC_ICR_LO, ((uint64_t)dest << 32) | icr_lo);
 		return true;

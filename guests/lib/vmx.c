@@ -12,7 +12,7 @@ struct vmx_caps vmx_caps;
 volatile struct vmx_guest_event vmx_guest_event;
 
 uint64_t vmx_enter(struct vmx_regs *regs, int launch, int after_mov_ss);
-extern char vmx_exit_entry[], vmx_guest_return[], vmx_guest_stubs[];
+extern char vmx_exit_entry[];
 
 int vmx_flags_to_result(uint64_t rflags)
 {
@@ -155,7 +155,8 @@ uint64_t vmx_new_vmcs(void)
 {
 	uint32_t *p = vmx_page_alloc();
 	p[0] = vmx_caps.revision;
-	ASSERT(vmclear((uint64_t)p) == VMX_OK || !vmx_on_state);
+	if (vmx_on_state)
+		ASSERT(vmclear((uint64_t)p) == VMX_OK);
 	return (uint64_t)p;
 }
 
@@ -192,11 +193,11 @@ void vmx_restore_host_tables(void)
 	lidt(&host_idtr);
 }
 
-void vmx_off(void)
+int vmx_off(void)
 {
 	if (!vmx_on_state)
-		return;
-	vmxoff();
+		return VMX_OK;
+	int r = vmxoff();
 	vmx_on_state = false;
 	write_cr4(saved_cr4);
 	write_cr0(saved_cr0);
@@ -206,6 +207,7 @@ void vmx_off(void)
 	uint64_t d = gdt_get(TSS_SEL / 8);
 	gdt_set(TSS_SEL / 8, d & ~(1ull << 41));
 	ltr(TSS_SEL);
+	return r;
 }
 
 /* ---- the guest ---- */

@@ -13,7 +13,7 @@ for k in "$@"; do
 	fails=$(printf '%s\n' "$out" | grep -c '^FAIL')
 	skips=$(printf '%s\n' "$out" | grep -c '^PASS .*(skipped:')
 	case "$name" in
-	cpu-*) want_summary=1 ;;
+	cpu-* | platform-*) want_summary=1 ;;
 	*) want_summary=0 ;;
 	esac
 	if [ $status -ne 1 ] || [ "$fails" -ne 0 ] || { [ $want_summary = 1 ] && [ -z "$summary" ]; }; then

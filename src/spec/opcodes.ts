@@ -412,6 +412,8 @@ const TWO_BYTE = `
 0fc1: XADD Ev,Gv
 0fc7/1 mem: CMPXCHG8B Mq
 0fc7/6 mem: VMPTRLD Mq
+0fc7/6 mem prefix=f3: VMXON Mq
+0fc7/6 mem prefix=66: VMCLEAR Mq
 0fc7/7 mem: VMPTRST Mq
 0fc7/6 reg: RDRAND Rv
 0fc7/7 reg: RDSEED Rv
@@ -420,6 +422,8 @@ const TWO_BYTE = `
 0f78: VMREAD Ey,Gy f64
 0f79: VMWRITE Gy,Ey f64
 0f3882 prefix=66: INVPCID Gy,M f64
+0f3880 prefix=66: INVEPT Gy,M f64
+0f3881 prefix=66: INVVPID Gy,M f64
 0f38f0: MOVBE Gv,Mv
 0f38f1: MOVBE Mv,Gv
 `;

@@ -39,10 +39,7 @@ const cyc32k = (ticks: number): number => Math.ceil((ticks * CPU_HZ) / 32768);
 test('starts at 2010-10-04 00:00:00 (a Monday), BCD and 24-hour', () => {
   const { read } = rig();
   assert.equal(RTC_START_TIME, Date.UTC(2010, 9, 4) / 1000);
-  assert.deepEqual(
-    [0, 2, 4, 6, 7, 8, 9, 0x32].map(read),
-    [0x00, 0x00, 0x00, 0x02, 0x04, 0x10, 0x10, 0x20],
-  );
+  assert.deepEqual([0, 2, 4, 6, 7, 8, 9, 0x32].map(read), [0x00, 0x00, 0x00, 0x02, 0x04, 0x10, 0x10, 0x20]);
   assert.equal(read(RTC_REG_A), 0x26);
   assert.equal(read(RTC_REG_B), REG_B_24H);
   assert.equal(read(RTC_REG_D), 0x80, 'valid RAM and time');
@@ -55,7 +52,11 @@ test('time follows simulated cycles', () => {
   clock.advanceTo(3725 * CPU_HZ);
   assert.equal(read(0), 0x05);
   clock.advanceTo((86400 * 30 + 13 * 3600) * CPU_HZ);
-  assert.deepEqual([9, 8, 7, 6, 4].map(read), [0x10, 0x11, 0x03, 0x04, 0x13], '2010-11-03, a Wednesday, 13:00');
+  assert.deepEqual(
+    [9, 8, 7, 6, 4].map(read),
+    [0x10, 0x11, 0x03, 0x04, 0x13],
+    '2010-11-03, a Wednesday, 13:00',
+  );
 });
 
 test('binary and 12-hour formats follow register B', () => {
@@ -194,7 +195,11 @@ test('CMOS memory size bytes like QEMU pc, RAM storage, checksum', () => {
   assert.equal(small.read(0x34) | (small.read(0x35) << 8), 0);
   const big = rig(4096 * MiB);
   assert.equal(big.read(0x34) | (big.read(0x35) << 8), (3072 - 16) * 16);
-  assert.equal(big.read(0x5b) | (big.read(0x5c) << 8) | (big.read(0x5d) << 16), 16384, '1 GiB above 4 GiB in 64 KiB units');
+  assert.equal(
+    big.read(0x5b) | (big.read(0x5c) << 8) | (big.read(0x5d) << 16),
+    16384,
+    '1 GiB above 4 GiB in 64 KiB units',
+  );
   write(0x40, 0xa5);
   assert.equal(read(0x40), 0xa5);
   write(RTC_REG_D, 0);

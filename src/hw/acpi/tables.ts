@@ -185,7 +185,8 @@ function buildMadt(o: Required<AcpiOptions>): Uint8Array {
   for (let i = 0; i < o.cpus; i++) b.u8(MADT_LOCAL_APIC).u8(8).u8(i).u8(i).u32(1); // enabled
   b.u8(MADT_IO_APIC).u8(12).u8(o.ioapicId).u8(0).u32(o.ioapicAddress).u32(0);
   b.u8(MADT_INTERRUPT_OVERRIDE).u8(10).u8(0).u8(0).u32(2).u16(0); // ISA IRQ0 → GSI2, conforming
-  if (o.sciIrq) b.u8(MADT_INTERRUPT_OVERRIDE).u8(10).u8(0).u8(o.sciIrq).u32(o.sciIrq).u16(MPS_INTI_HIGH_LEVEL);
+  if (o.sciIrq)
+    b.u8(MADT_INTERRUPT_OVERRIDE).u8(10).u8(0).u8(o.sciIrq).u32(o.sciIrq).u16(MPS_INTI_HIGH_LEVEL);
   b.u8(MADT_LOCAL_APIC_NMI).u8(6).u8(0xff).u16(MPS_INTI_HIGH_EDGE).u8(1); // all CPUs, LINT1
   return sdt('APIC', 3, b.toArray());
 }
@@ -325,9 +326,11 @@ export function buildAcpiTables(mem: PhysMem, opts: AcpiOptions): AcpiLayout {
     base: ACPI_TABLES_BASE,
     ...opts,
   };
-  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 255) throw new InternalError(`ACPI: bad CPU count ${o.cpus}`);
+  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 255)
+    throw new InternalError(`ACPI: bad CPU count ${o.cpus}`);
   const rsdp = align(o.base, 16);
-  if (rsdp < 0xe0000 || rsdp + 36 > ACPI_TABLES_LIMIT) throw new InternalError('ACPI: RSDP outside 0xE0000-0xFFFFF');
+  if (rsdp < 0xe0000 || rsdp + 36 > ACPI_TABLES_LIMIT)
+    throw new InternalError('ACPI: RSDP outside 0xE0000-0xFFFFF');
   let at = rsdp + 36;
   const place = (len: number, alignment = 16): number => {
     const p = align(at, alignment);

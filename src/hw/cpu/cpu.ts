@@ -45,7 +45,9 @@ import { deliverEvent, EV_HW_EXC, type EventSink } from './events.js';
 import { CpuCost } from '../cost.js';
 import { FEATURES, CPUID_80000001_EDX, CPUID7_EBX, CPUID1_ECX } from '../../spec/cpuid.js';
 import type { MsrHook } from './msrs.js';
-import { VmxUnit } from '../vmx/unit.js';
+import { VmxUnit, VMEXIT_MARK } from '../vmx/unit.js';
+import { exceptionExits } from '../vmx/intercepts.js';
+import { R, PIN_NMI, PIN_EXT_INTR, CPU_NMI_WINDOW, CPU_INTR_WINDOW, EXIT_ACK_INTR } from '../vmx/bits.js';
 import { cr4Allowed } from './exec/system.js';
 
 installHandlers();
@@ -167,7 +169,17 @@ export class Cpu implements EventSink {
     this.mem = mem;
     this.io = io;
     this.walker = new PageWalker(mem, this.tlb);
-    this.vmx = new VmxUnit(this, { ept: true, vpid: true, unrestrictedGuest: true, vmcsShadowing: true }, cr4Allowed(this));
+    this.vmx = new VmxUnit(
+      this,
+      { ept: true, vpid: true, unrestrictedGuest: true, vmcsShadowing: true },
+      cr4Allowed(this),
+    );
+    this.cr4Extra = 0x2000; // CR4.VMXE (VMX is advertised in CPUID.1:ECX)
+    // The VMX capability MSRs are read-only (writes #GP, SDM 3C Appendix A).
+    this.msrHooks.push({
+      read: (_c, n) => this.vmx.caps.msrs.get(n),
+      write: (c, n) => (this.vmx.caps.msrs.has(n) ? c.gp(0) : false),
+    });
     // Any TLB invalidation also drops the fetch shortcut (the page may map elsewhere now).
     this.tlb.onFlush = () => {
       this.curPageLin = NaN;
@@ -249,9 +261,14 @@ export class Cpu implements EventSink {
     return this.fault(GP, code);
   }
   private raisePf = (la: number, ec: number): never => {
+    // A #PF that becomes a VM exit leaves CR2 unchanged (SDM 3C §27.1): keep the old value.
+    this.prevCr2 = this.cr2;
+    this.pfAddr = la;
     this.cr2 = la;
     return this.fault(PF_, ec);
   };
+  private prevCr2 = 0;
+  private pfAddr = 0;
 
   // ---------------------------------------------------------------- registers
   /** Signed 64-bit value of a GPR as a double (exact below 2^53 in magnitude). */
@@ -633,6 +650,8 @@ export class Cpu implements EventSink {
   }
   setFlags(v: number): void {
     this.fl.put(v);
+    // IF may have become 1 (POPF, IRET, VM entry): pending interrupts and window exits are re-checked.
+    if (v & IF) this.irqCheck = true;
   }
 
   // ---------------------------------------------------------------- fetch & step
@@ -739,7 +758,10 @@ export class Cpu implements EventSink {
         continue;
       }
       try {
-        if (this.irqCheck || this.intShadow) this.checkInterrupts();
+        if (this.irqCheck || this.intShadow || (this.nonRoot && this.cycles >= this.vmx.preemptDeadline)) {
+          this.checkInterrupts();
+          if (this.vmx.exitReady) return n;
+        }
         while (n < budget) {
           // insnRip is set before the fetch so that a fetch fault reports the right RIP.
           const rip = this.rip;
@@ -797,11 +819,17 @@ export class Cpu implements EventSink {
         if (e !== ABORT) throw e;
         n++;
         this.rip = this.insnRip;
-        this.cycles += this.cost.exception;
         const v = this.excVector,
           ec = this.excError;
         this.excVector = -1;
-        deliverEvent(this, v, EV_HW_EXC, ec);
+        if (v === VMEXIT_MARK) {
+          this.vmx.completeExit();
+          if (this.vmx.exitReady) return n;
+          continue;
+        }
+        this.cycles += this.cost.exception;
+        this.raiseException(v, ec);
+        if (this.vmx.exitReady) return n;
       }
     }
     this.instret += n;
@@ -817,8 +845,101 @@ export class Cpu implements EventSink {
     deliverEvent(this, 1, EV_HW_EXC, -1);
   }
 
+  /**
+   * Deliver a hardware exception raised by the current instruction; in non-root
+   * operation the exception bitmap may turn it into a VM exit (SDM 3C §25.2), and a
+   * triple fault always exits.
+   */
+  raiseException(v: number, ec: number): void {
+    if (this.nonRoot && exceptionExits(this, v, ec)) {
+      this.exitForEvent(v, 3, ec);
+      return;
+    }
+    try {
+      deliverEvent(this, v, EV_HW_EXC, ec);
+    } catch (e) {
+      if (e instanceof MachineStop && e.reason === 'triple-fault' && this.nonRoot) {
+        this.vmx.exitInfo.reason = R.TRIPLE_FAULT;
+        this.vmx.exitInfo.qualification = 0;
+        this.vmx.exitInfo.intrInfo = 0;
+        this.vmx.exitInfo.instructionLength = 0;
+        this.vmx.completeExit();
+        return;
+      }
+      if (e === ABORT && this.excVector === VMEXIT_MARK) {
+        this.excVector = -1;
+        this.vmx.completeExit();
+        return;
+      }
+      throw e;
+    }
+  }
+  /**
+   * Events at an instruction boundary in non-root operation that cause VM exits
+   * (SDM 3C §25.2, §25.5, §26.7.5): preemption-timer expiry, NMIs with NMI exiting,
+   * interrupt-window and NMI-window exiting, external interrupts with external-
+   * interrupt exiting (RFLAGS.IF does not block them then). Returns true after an exit.
+   */
+  private nonRootEvents(): boolean {
+    const u = this.vmx;
+    const x = u.exitInfo;
+    const simple = (reason: number): boolean => {
+      x.reason = reason;
+      x.qualification = 0;
+      x.instructionLength = 0;
+      x.intrInfo = 0;
+      x.intrError = 0;
+      x.guestLinear = 0;
+      x.guestPhysical = 0;
+      x.instructionInfo = 0;
+      u.completeExit();
+      return true;
+    };
+    if (this.cycles >= u.preemptDeadline) {
+      u.preemptDeadline = Infinity;
+      this.halted = false;
+      return simple(R.PREEMPTION_TIMER);
+    }
+    const movSs = this.intShadow > 0 && this.movSsShadow;
+    if (this.nmiPending && u.pin & PIN_NMI && !movSs) {
+      this.nmiPending = false;
+      this.halted = false;
+      this.exitForEvent(2, 2, -1);
+      return true;
+    }
+    if (u.proc & CPU_NMI_WINDOW && !u.virtualNmiBlocked && !movSs) return simple(R.NMI_WINDOW);
+    if (u.proc & CPU_INTR_WINDOW && this.fl.word & IF && !this.intShadow) return simple(R.INTERRUPT_WINDOW);
+    if (u.pin & PIN_EXT_INTR && !this.intShadow && this.pendingInterrupt() >= 0) {
+      this.halted = false;
+      if (u.exitCtls & EXIT_ACK_INTR) {
+        const vec = this.ackInterrupt();
+        this.exitForEvent(vec, 0, -1);
+      } else {
+        simple(R.EXTERNAL_INTERRUPT);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /** A VM exit caused by an event (exception, NMI, external interrupt) with its interruption info. */
+  exitForEvent(vector: number, type: number, ec: number): void {
+    const x = this.vmx.exitInfo;
+    x.reason = type === 0 ? R.EXTERNAL_INTERRUPT : R.EXCEPTION_NMI;
+    x.qualification = vector === 14 && type === 3 ? this.pfAddr : 0;
+    if (vector === 14 && type === 3) this.cr2 = this.prevCr2;
+    x.instructionLength = 0;
+    x.intrInfo = vector | (type << 8) | (ec >= 0 ? 1 << 11 : 0) | 0x80000000 | 0;
+    x.intrError = ec >= 0 ? ec : 0;
+    x.guestLinear = 0;
+    x.guestPhysical = 0;
+    x.instructionInfo = 0;
+    this.vmx.completeExit();
+  }
+
   /** Between instructions: deliver a pending NMI or external interrupt. Returns true if one was taken. */
   checkInterrupts(): boolean {
+    if (this.nonRoot && this.nonRootEvents()) return true;
     if (this.intShadow || this.waitForSipi) return false;
     if (this.nmiPending && !this.nmiBlocked) {
       // NMIs are blocked from delivery until the next IRET (SDM 3A §6.7.1).

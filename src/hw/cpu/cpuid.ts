@@ -1,6 +1,14 @@
 /** CPUID (SDM Vol. 2 CPUID): the leaves of src/spec/cpuid.ts for this CPU. */
 import type { Cpu } from './cpu.js';
-import { VENDOR, BRAND, CPU_SIGNATURE, MAX_BASIC_LEAF, MAX_EXT_LEAF, ADDR_SIZES, LEAF6_EAX_ARAT } from '../../spec/cpuid.js';
+import {
+  VENDOR,
+  BRAND,
+  CPU_SIGNATURE,
+  MAX_BASIC_LEAF,
+  MAX_EXT_LEAF,
+  ADDR_SIZES,
+  LEAF6_EAX_ARAT,
+} from '../../spec/cpuid.js';
 import { CR4_OSXSAVE } from './regs.js';
 
 const out = new Int32Array(4);

@@ -177,7 +177,8 @@ export class PciFunction {
    * in `writable` take written values, bits set in `w1c` clear when written with 1).
    */
   initRegister(reg: number, size: number, value: number, writable = 0, w1c = 0): void {
-    if (reg < 0 || reg + size > 256) throw new InternalError(`${this.name}: register 0x${reg.toString(16)} out of range`);
+    if (reg < 0 || reg + size > 256)
+      throw new InternalError(`${this.name}: register 0x${reg.toString(16)} out of range`);
     for (let i = 0; i < size; i++) {
       this.config[reg + i] = Math.floor(value / 2 ** (8 * i)) & 0xff;
       this.writable[reg + i] = (writable >>> (8 * i)) & 0xff;
@@ -197,7 +198,9 @@ export class PciFunction {
   ): number {
     const offset = opts.at ?? this.capEnd;
     if (size < 2 || offset < CAP_AREA_START || offset & 3 || offset + size > 256)
-      throw new InternalError(`${this.name}: capability 0x${id.toString(16)} does not fit at 0x${offset.toString(16)}`);
+      throw new InternalError(
+        `${this.name}: capability 0x${id.toString(16)} does not fit at 0x${offset.toString(16)}`,
+      );
     for (const c of this.caps)
       if (offset < c.offset + c.size && c.offset < offset + size)
         throw new InternalError(`${this.name}: capability at 0x${offset.toString(16)} overlaps another`);

@@ -69,7 +69,8 @@ export class PciIsaBridge extends PciFunction {
   }
 
   protected override configWritten(reg: number, size: number): void {
-    for (let i = 0; i < 4; i++) if (reg <= PIIX_PIRQRC + i && PIIX_PIRQRC + i < reg + size) this.onPirqChange(i);
+    for (let i = 0; i < 4; i++)
+      if (reg <= PIIX_PIRQRC + i && PIIX_PIRQRC + i < reg + size) this.onPirqChange(i);
   }
 }
 

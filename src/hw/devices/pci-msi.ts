@@ -72,7 +72,8 @@ export class MsiCapability {
     this.dataReg = o + (this.addr64 ? 0x0c : 0x08);
     this.maskReg = this.perVectorMask ? this.dataReg + 4 : -1;
     this.pendingReg = this.perVectorMask ? this.dataReg + 8 : -1;
-    const ctrl = (mmc << 1) | (this.addr64 ? MSI_CTRL_64BIT : 0) | (this.perVectorMask ? MSI_CTRL_PER_VECTOR_MASK : 0);
+    const ctrl =
+      (mmc << 1) | (this.addr64 ? MSI_CTRL_64BIT : 0) | (this.perVectorMask ? MSI_CTRL_PER_VECTOR_MASK : 0);
     fn.initRegister(o + 2, 2, ctrl, MSI_CTRL_ENABLE | 0x70);
     fn.initRegister(o + 4, 4, 0, 0xfffffffc);
     if (this.addr64) fn.initRegister(o + 8, 4, 0, 0xffffffff);
@@ -181,16 +182,21 @@ export class MsixCapability {
     readonly opts: MsixOptions,
   ) {
     const n = opts.vectors;
-    if (!Number.isInteger(n) || n < 1 || n > 2048) throw new InternalError(`${fn.name}: MSI-X table size ${n}`);
+    if (!Number.isInteger(n) || n < 1 || n > 2048)
+      throw new InternalError(`${fn.name}: MSI-X table size ${n}`);
     for (const bar of [opts.tableBar, opts.pbaBar])
       if (!fn.bars[bar] || fn.bars[bar]!.kind === 'io')
         throw new InternalError(`${fn.name}: MSI-X structures need a memory BAR (BAR${bar})`);
-    if (opts.tableOffset & 7 || opts.pbaOffset & 7) throw new InternalError(`${fn.name}: MSI-X offsets must be 8-byte aligned`);
+    if (opts.tableOffset & 7 || opts.pbaOffset & 7)
+      throw new InternalError(`${fn.name}: MSI-X offsets must be 8-byte aligned`);
     this.vectors = n;
     this.tableSize = n * MSIX_ENTRY_SIZE;
     this.pbaSize = Math.ceil(n / 64) * 8;
     const fits = (bar: number, off: number, len: number): boolean => off + len <= fn.bars[bar]!.size;
-    if (!fits(opts.tableBar, opts.tableOffset, this.tableSize) || !fits(opts.pbaBar, opts.pbaOffset, this.pbaSize))
+    if (
+      !fits(opts.tableBar, opts.tableOffset, this.tableSize) ||
+      !fits(opts.pbaBar, opts.pbaOffset, this.pbaSize)
+    )
       throw new InternalError(`${fn.name}: MSI-X table or PBA does not fit in its BAR`);
     if (
       opts.tableBar === opts.pbaBar &&

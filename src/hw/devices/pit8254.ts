@@ -54,7 +54,12 @@ const ACCESS_MSB = 2;
 const ACCESS_WORD = 3;
 
 function toBcd(v: number): number {
-  return (v % 10) | (Math.floor(v / 10) % 10 << 4) | (Math.floor(v / 100) % 10 << 8) | (Math.floor(v / 1000) % 10 << 12);
+  return (
+    (v % 10) |
+    ((Math.floor(v / 10) % 10) << 4) |
+    ((Math.floor(v / 100) % 10) << 8) |
+    ((Math.floor(v / 1000) % 10) << 12)
+  );
 }
 function fromBcd(v: number): number {
   return ((v >> 12) & 0xf) * 1000 + ((v >> 8) & 0xf) * 100 + ((v >> 4) & 0xf) * 10 + (v & 0xf);
@@ -201,7 +206,8 @@ class Counter {
   nextEventTick(t: number): number {
     if (!this.running) return Infinity;
     let next: number;
-    if (t < this.origin) next = this.outAt(0) !== this.heldOut ? this.origin : this.origin + this.nextChange(0);
+    if (t < this.origin)
+      next = this.outAt(0) !== this.heldOut ? this.origin : this.origin + this.nextChange(0);
     else next = this.origin + this.nextChange(t - this.origin);
     if (this.pending && this.pending.at < next) next = this.pending.at;
     return next;

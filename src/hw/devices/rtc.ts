@@ -80,7 +80,7 @@ export interface RtcOptions {
   startTime?: number;
 }
 
-const bcd2 = (v: number): number => (Math.floor(v / 10) % 10 << 4) | v % 10;
+const bcd2 = (v: number): number => ((Math.floor(v / 10) % 10) << 4) | (v % 10);
 const unbcd2 = (v: number): number => (v >> 4) * 10 + (v & 0xf);
 
 export class Rtc implements PortDevice {

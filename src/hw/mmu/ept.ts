@@ -57,7 +57,7 @@ export class EptWalker {
     const mem = this.mem;
     r.status = EPT_OK;
     r.refs = 0;
-    const ad = this.caps.adFlags && (eptp % 128 >= 64);
+    const ad = this.caps.adFlags && eptp % 128 >= 64;
     let table = Math.floor(eptp / 4096) * 4096;
     let perm = 7; // R|W|X combined over the levels
     let level = 4;
@@ -81,7 +81,8 @@ export class EptWalker {
       const large = (lo & 0x80) !== 0;
       const leaf = level === 1 || large;
       if (level === 4 && lo & 0xf8) return this.misconfig(); // bits 7:3 reserved in a PML4E
-      if (large && (level === 4 || (level === 3 && !this.caps.page1G) || (level === 2 && !this.caps.page2M))) return this.misconfig();
+      if (large && (level === 4 || (level === 3 && !this.caps.page1G) || (level === 2 && !this.caps.page2M)))
+        return this.misconfig();
       if (!leaf && lo & 0x78) return this.misconfig(); // bits 6:3 reserved in non-leaf entries
       if (leaf) {
         const mt = (lo >> 3) & 7;

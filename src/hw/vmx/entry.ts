@@ -6,7 +6,7 @@
  */
 import type { Vmcs } from './vmcs.js';
 import type { VmxUnit } from './unit.js';
-import { VmxCaps } from './caps.js';
+import { VmxCaps, VMCS_REVISION_ID } from './caps.js';
 import { F, GUEST_SEG_SEL, GUEST_SEG_LIMIT, GUEST_SEG_AR, GUEST_SEG_BASE } from './f.js';
 import * as B from './bits.js';
 import { MAXPHYADDR } from '../mmu/paging.js';
@@ -40,27 +40,82 @@ const EXC_WITH_ERROR = new Set([8, 10, 11, 12, 13, 14, 17]);
 
 /** §26.2.1: checks on VM-execution, VM-exit and VM-entry control fields (failure: VMfailValid 7). */
 const CONTROL_CHECKS: readonly Check[] = [
-  ['pin-based controls within IA32_VMX_TRUE_PINBASED_CTLS', (c) => VmxCaps.ok(c.caps.pin, c.pin, c.caps.truePin)],
-  ['primary processor-based controls within IA32_VMX_TRUE_PROCBASED_CTLS', (c) => VmxCaps.ok(c.caps.proc, c.proc, c.caps.trueProc)],
-  ['secondary processor-based controls within IA32_VMX_PROCBASED_CTLS2', (c) => VmxCaps.ok(c.caps.proc2, c.proc2)],
+  [
+    'pin-based controls within IA32_VMX_TRUE_PINBASED_CTLS',
+    (c) => VmxCaps.ok(c.caps.pin, c.pin, c.caps.truePin),
+  ],
+  [
+    'primary processor-based controls within IA32_VMX_TRUE_PROCBASED_CTLS',
+    (c) => VmxCaps.ok(c.caps.proc, c.proc, c.caps.trueProc),
+  ],
+  [
+    'secondary processor-based controls within IA32_VMX_PROCBASED_CTLS2',
+    (c) => VmxCaps.ok(c.caps.proc2, c.proc2),
+  ],
   ['CR3-target count at most 4', (c) => c.v.get32(F.CR3_TARGET_COUNT) <= 4],
-  ['I/O-bitmap addresses aligned and within the physical-address width', (c) => !(c.proc & B.CPU_USE_IO_BITMAPS) || (aligned(c.v.getU(F.IO_BITMAP_A), 4096) && aligned(c.v.getU(F.IO_BITMAP_B), 4096))],
-  ['MSR-bitmap address aligned and within the physical-address width', (c) => !(c.proc & B.CPU_USE_MSR_BITMAPS) || aligned(c.v.getU(F.MSR_BITMAP), 4096)],
+  [
+    'I/O-bitmap addresses aligned and within the physical-address width',
+    (c) =>
+      !(c.proc & B.CPU_USE_IO_BITMAPS) ||
+      (aligned(c.v.getU(F.IO_BITMAP_A), 4096) && aligned(c.v.getU(F.IO_BITMAP_B), 4096)),
+  ],
+  [
+    'MSR-bitmap address aligned and within the physical-address width',
+    (c) => !(c.proc & B.CPU_USE_MSR_BITMAPS) || aligned(c.v.getU(F.MSR_BITMAP), 4096),
+  ],
   ['virtual NMIs require NMI exiting', (c) => !!(c.pin & B.PIN_NMI) || !(c.pin & B.PIN_VIRTUAL_NMIS)],
-  ['NMI-window exiting requires virtual NMIs', (c) => !!(c.pin & B.PIN_VIRTUAL_NMIS) || !(c.proc & B.CPU_NMI_WINDOW)],
-  ['enable VPID requires a non-zero VPID', (c) => !(c.proc2 & B.SEC_VPID) || (c.v.get32(F.VIRTUAL_PROCESSOR_ID) & 0xffff) !== 0],
-  ['EPT pointer valid (memory type, walk length, A/D, reserved bits)', (c) => !(c.proc2 & B.SEC_EPT) || eptpValid(c.v.getU(F.EPT_POINTER))],
-  ['unrestricted guest requires enable EPT', (c) => !(c.proc2 & B.SEC_UNRESTRICTED) || !!(c.proc2 & B.SEC_EPT)],
+  [
+    'NMI-window exiting requires virtual NMIs',
+    (c) => !!(c.pin & B.PIN_VIRTUAL_NMIS) || !(c.proc & B.CPU_NMI_WINDOW),
+  ],
+  [
+    'enable VPID requires a non-zero VPID',
+    (c) => !(c.proc2 & B.SEC_VPID) || (c.v.get32(F.VIRTUAL_PROCESSOR_ID) & 0xffff) !== 0,
+  ],
+  [
+    'EPT pointer valid (memory type, walk length, A/D, reserved bits)',
+    (c) => !(c.proc2 & B.SEC_EPT) || eptpValid(c.v.getU(F.EPT_POINTER)),
+  ],
+  [
+    'unrestricted guest requires enable EPT',
+    (c) => !(c.proc2 & B.SEC_UNRESTRICTED) || !!(c.proc2 & B.SEC_EPT),
+  ],
   ['VM-function controls valid (EPTP switching needs EPT and an aligned EPTP list)', (c) => vmfuncValid(c)],
-  ['VMREAD/VMWRITE-bitmap addresses aligned', (c) => !(c.proc2 & B.SEC_SHADOW_VMCS) || (aligned(c.v.getU(F.VMREAD_BITMAP), 4096) && aligned(c.v.getU(F.VMWRITE_BITMAP), 4096))],
-  ['VM-exit controls within IA32_VMX_TRUE_EXIT_CTLS', (c) => VmxCaps.ok(c.caps.exit, c.exit, c.caps.trueExit)],
-  ['save VMX-preemption timer requires activating it', (c) => !!(c.pin & B.PIN_PREEMPTION_TIMER) || !(c.exit & B.EXIT_SAVE_PREEMPT)],
-  ['VM-exit MSR-store address 16-byte aligned', (c) => c.v.get32(F.VM_EXIT_MSR_STORE_COUNT) === 0 || aligned(c.v.getU(F.VM_EXIT_MSR_STORE_ADDR), 16)],
-  ['VM-exit MSR-load address 16-byte aligned', (c) => c.v.get32(F.VM_EXIT_MSR_LOAD_COUNT) === 0 || aligned(c.v.getU(F.VM_EXIT_MSR_LOAD_ADDR), 16)],
-  ['VM-entry controls within IA32_VMX_TRUE_ENTRY_CTLS', (c) => VmxCaps.ok(c.caps.entry, c.entry, c.caps.trueEntry)],
+  [
+    'VMREAD/VMWRITE-bitmap addresses aligned',
+    (c) =>
+      !(c.proc2 & B.SEC_SHADOW_VMCS) ||
+      (aligned(c.v.getU(F.VMREAD_BITMAP), 4096) && aligned(c.v.getU(F.VMWRITE_BITMAP), 4096)),
+  ],
+  [
+    'VM-exit controls within IA32_VMX_TRUE_EXIT_CTLS',
+    (c) => VmxCaps.ok(c.caps.exit, c.exit, c.caps.trueExit),
+  ],
+  [
+    'save VMX-preemption timer requires activating it',
+    (c) => !!(c.pin & B.PIN_PREEMPTION_TIMER) || !(c.exit & B.EXIT_SAVE_PREEMPT),
+  ],
+  [
+    'VM-exit MSR-store address 16-byte aligned',
+    (c) => c.v.get32(F.VM_EXIT_MSR_STORE_COUNT) === 0 || aligned(c.v.getU(F.VM_EXIT_MSR_STORE_ADDR), 16),
+  ],
+  [
+    'VM-exit MSR-load address 16-byte aligned',
+    (c) => c.v.get32(F.VM_EXIT_MSR_LOAD_COUNT) === 0 || aligned(c.v.getU(F.VM_EXIT_MSR_LOAD_ADDR), 16),
+  ],
+  [
+    'VM-entry controls within IA32_VMX_TRUE_ENTRY_CTLS',
+    (c) => VmxCaps.ok(c.caps.entry, c.entry, c.caps.trueEntry),
+  ],
   ['VM-entry interruption-information field valid', (c) => injectionValid(c)],
-  ['VM-entry MSR-load address 16-byte aligned', (c) => c.v.get32(F.VM_ENTRY_MSR_LOAD_COUNT) === 0 || aligned(c.v.getU(F.VM_ENTRY_MSR_LOAD_ADDR), 16)],
-  ['entry to SMM and deactivate dual-monitor treatment are 0 outside SMM', (c) => !(c.entry & (B.ENTRY_SMM | B.ENTRY_DEACT_DUAL))],
+  [
+    'VM-entry MSR-load address 16-byte aligned',
+    (c) => c.v.get32(F.VM_ENTRY_MSR_LOAD_COUNT) === 0 || aligned(c.v.getU(F.VM_ENTRY_MSR_LOAD_ADDR), 16),
+  ],
+  [
+    'entry to SMM and deactivate dual-monitor treatment are 0 outside SMM',
+    (c) => !(c.entry & (B.ENTRY_SMM | B.ENTRY_DEACT_DUAL)),
+  ],
 ];
 
 function eptpValid(eptp: number): boolean {
@@ -102,24 +157,80 @@ function injectionValid(c: Ctx): boolean {
 
 /** §26.2.2-26.2.4: host-state checks (failure: VMfailValid 8). */
 const HOST_CHECKS: readonly Check[] = [
-  ['host CR0 fixed bits', (c) => fixed(c.v.get32(F.HOST_CR0), c.caps.cr0Fixed0, c.caps.cr0Fixed1) && c.v.getHi(F.HOST_CR0) === 0],
-  ['host CR4 fixed bits', (c) => fixed(c.v.get32(F.HOST_CR4), c.caps.cr4Fixed0, c.caps.cr4Fixed1) && c.v.getHi(F.HOST_CR4) === 0],
+  [
+    'host CR0 fixed bits',
+    (c) => fixed(c.v.get32(F.HOST_CR0), c.caps.cr0Fixed0, c.caps.cr0Fixed1) && c.v.getHi(F.HOST_CR0) === 0,
+  ],
+  [
+    'host CR4 fixed bits',
+    (c) => fixed(c.v.get32(F.HOST_CR4), c.caps.cr4Fixed0, c.caps.cr4Fixed1) && c.v.getHi(F.HOST_CR4) === 0,
+  ],
   ['host CR3 within the physical-address width', (c) => physOk(c.v.getU(F.HOST_CR3))],
-  ['host SYSENTER_ESP/EIP canonical', (c) => canonical(c.v.getNum(F.HOST_IA32_SYSENTER_ESP)) && canonical(c.v.getNum(F.HOST_IA32_SYSENTER_EIP))],
+  [
+    'host SYSENTER_ESP/EIP canonical',
+    (c) => canonical(c.v.getNum(F.HOST_IA32_SYSENTER_ESP)) && canonical(c.v.getNum(F.HOST_IA32_SYSENTER_EIP)),
+  ],
   ['host PAT valid', (c) => !(c.exit & B.EXIT_LOAD_PAT) || patValid(c.v, F.HOST_IA32_PAT)],
-  ['host EFER valid and LMA/LME match the host address-space size', (c) => !(c.exit & B.EXIT_LOAD_EFER) || eferValid(c.v.get32(F.HOST_IA32_EFER), c.v.getHi(F.HOST_IA32_EFER), !!(c.exit & B.EXIT_HOST_ADDR_SPACE), true)],
-  ['host selectors have RPL 0 and TI 0', (c) => [F.HOST_ES_SELECTOR, F.HOST_CS_SELECTOR, F.HOST_SS_SELECTOR, F.HOST_DS_SELECTOR, F.HOST_FS_SELECTOR, F.HOST_GS_SELECTOR, F.HOST_TR_SELECTOR].every((e) => (c.v.get32(e) & 7) === 0)],
+  [
+    'host EFER valid and LMA/LME match the host address-space size',
+    (c) =>
+      !(c.exit & B.EXIT_LOAD_EFER) ||
+      eferValid(
+        c.v.get32(F.HOST_IA32_EFER),
+        c.v.getHi(F.HOST_IA32_EFER),
+        !!(c.exit & B.EXIT_HOST_ADDR_SPACE),
+        true,
+      ),
+  ],
+  [
+    'host selectors have RPL 0 and TI 0',
+    (c) =>
+      [
+        F.HOST_ES_SELECTOR,
+        F.HOST_CS_SELECTOR,
+        F.HOST_SS_SELECTOR,
+        F.HOST_DS_SELECTOR,
+        F.HOST_FS_SELECTOR,
+        F.HOST_GS_SELECTOR,
+        F.HOST_TR_SELECTOR,
+      ].every((e) => (c.v.get32(e) & 7) === 0),
+  ],
   ['host CS selector not null', (c) => (c.v.get32(F.HOST_CS_SELECTOR) & 0xffff) !== 0],
   ['host TR selector not null', (c) => (c.v.get32(F.HOST_TR_SELECTOR) & 0xffff) !== 0],
-  ['host SS selector not null without a 64-bit host', (c) => !!(c.exit & B.EXIT_HOST_ADDR_SPACE) || (c.v.get32(F.HOST_SS_SELECTOR) & 0xffff) !== 0],
-  ['host FS/GS/GDTR/IDTR/TR bases canonical', (c) => [F.HOST_FS_BASE, F.HOST_GS_BASE, F.HOST_GDTR_BASE, F.HOST_IDTR_BASE, F.HOST_TR_BASE].every((e) => canonical(c.v.getNum(e)))],
-  ['host address-space size matches IA-32e mode of the processor', (c) => (c.hostLma ? !!(c.exit & B.EXIT_HOST_ADDR_SPACE) : !(c.exit & B.EXIT_HOST_ADDR_SPACE) && !(c.entry & B.ENTRY_IA32E))],
-  ['64-bit host: CR4.PAE set and RIP canonical', (c) => !(c.exit & B.EXIT_HOST_ADDR_SPACE) || (!!(c.v.get32(F.HOST_CR4) & 0x20) && canonical(c.v.getNum(F.HOST_RIP)))],
-  ['32-bit host: RIP below 4 GiB and CR4.PCIDE clear', (c) => !!(c.exit & B.EXIT_HOST_ADDR_SPACE) || (c.v.getHi(F.HOST_RIP) === 0 && !(c.v.get32(F.HOST_CR4) & (1 << 17)))],
+  [
+    'host SS selector not null without a 64-bit host',
+    (c) => !!(c.exit & B.EXIT_HOST_ADDR_SPACE) || (c.v.get32(F.HOST_SS_SELECTOR) & 0xffff) !== 0,
+  ],
+  [
+    'host FS/GS/GDTR/IDTR/TR bases canonical',
+    (c) =>
+      [F.HOST_FS_BASE, F.HOST_GS_BASE, F.HOST_GDTR_BASE, F.HOST_IDTR_BASE, F.HOST_TR_BASE].every((e) =>
+        canonical(c.v.getNum(e)),
+      ),
+  ],
+  [
+    'host address-space size matches IA-32e mode of the processor',
+    (c) =>
+      c.hostLma
+        ? !!(c.exit & B.EXIT_HOST_ADDR_SPACE)
+        : !(c.exit & B.EXIT_HOST_ADDR_SPACE) && !(c.entry & B.ENTRY_IA32E),
+  ],
+  [
+    '64-bit host: CR4.PAE set and RIP canonical',
+    (c) =>
+      !(c.exit & B.EXIT_HOST_ADDR_SPACE) ||
+      (!!(c.v.get32(F.HOST_CR4) & 0x20) && canonical(c.v.getNum(F.HOST_RIP))),
+  ],
+  [
+    '32-bit host: RIP below 4 GiB and CR4.PCIDE clear',
+    (c) =>
+      !!(c.exit & B.EXIT_HOST_ADDR_SPACE) ||
+      (c.v.getHi(F.HOST_RIP) === 0 && !(c.v.get32(F.HOST_CR4) & (1 << 17))),
+  ],
 ];
 
 function fixed(v: number, f0: number, f1: number): boolean {
-  return (v & f0) === f0 >>> 0 || ((v & f0) >>> 0) === f0 >>> 0 ? (v & ~f1) === 0 : false;
+  return (v & f0) === f0 >>> 0 || (v & f0) >>> 0 === f0 >>> 0 ? (v & ~f1) === 0 : false;
 }
 function patValid(v: Vmcs, enc: number): boolean {
   const lo = v.get32(enc),
@@ -164,63 +275,171 @@ function guestChecks(c: Ctx): readonly Check[] {
   return [
     ['guest CR0 fixed bits', () => fixed(cr0, f0 >>> 0, c.caps.cr0Fixed1) && v.getHi(F.GUEST_CR0) === 0],
     ['guest CR0.PG requires CR0.PE', () => !(cr0 & 0x80000000) || !!(cr0 & 1)],
-    ['guest CR4 fixed bits', () => fixed(v.get32(F.GUEST_CR4), c.caps.cr4Fixed0, c.caps.cr4Fixed1) && v.getHi(F.GUEST_CR4) === 0],
+    [
+      'guest CR4 fixed bits',
+      () => fixed(v.get32(F.GUEST_CR4), c.caps.cr4Fixed0, c.caps.cr4Fixed1) && v.getHi(F.GUEST_CR4) === 0,
+    ],
     ['guest DR7 bits 63:32 zero', () => !(c.entry & B.ENTRY_LOAD_DEBUG) || v.getHi(F.GUEST_DR7) === 0],
-    ['IA-32e mode guest requires CR0.PG and CR4.PAE', () => !ia32e || (!!(cr0 & 0x80000000) && !!(v.get32(F.GUEST_CR4) & 0x20))],
+    [
+      'IA-32e mode guest requires CR0.PG and CR4.PAE',
+      () => !ia32e || (!!(cr0 & 0x80000000) && !!(v.get32(F.GUEST_CR4) & 0x20)),
+    ],
     ['guest CR4.PCIDE requires IA-32e mode guest', () => ia32e || !(v.get32(F.GUEST_CR4) & (1 << 17))],
     ['guest CR3 within the physical-address width', () => physOk(v.getU(F.GUEST_CR3))],
-    ['guest SYSENTER_ESP/EIP canonical', () => canonical(v.getNum(F.GUEST_SYSENTER_ESP)) && canonical(v.getNum(F.GUEST_SYSENTER_EIP))],
+    [
+      'guest SYSENTER_ESP/EIP canonical',
+      () => canonical(v.getNum(F.GUEST_SYSENTER_ESP)) && canonical(v.getNum(F.GUEST_SYSENTER_EIP)),
+    ],
     ['guest PAT valid', () => !(c.entry & B.ENTRY_LOAD_PAT) || patValid(v, F.GUEST_IA32_PAT)],
-    ['guest EFER valid: LMA equals IA-32e mode guest, LME equals LMA when paging', () => !(c.entry & B.ENTRY_LOAD_EFER) || (eferValid(v.get32(F.GUEST_IA32_EFER), v.getHi(F.GUEST_IA32_EFER), ia32e, false) && (!(cr0 & 0x80000000) || !!(v.get32(F.GUEST_IA32_EFER) & 0x100) === ia32e))],
+    [
+      'guest EFER valid: LMA equals IA-32e mode guest, LME equals LMA when paging',
+      () =>
+        !(c.entry & B.ENTRY_LOAD_EFER) ||
+        (eferValid(v.get32(F.GUEST_IA32_EFER), v.getHi(F.GUEST_IA32_EFER), ia32e, false) &&
+          (!(cr0 & 0x80000000) || !!(v.get32(F.GUEST_IA32_EFER) & 0x100) === ia32e)),
+    ],
     ['guest TR selector TI flag 0', () => !(sel(TR) & 4)],
     ['guest LDTR selector TI flag 0 when usable', () => !usable(LDTR) || !(sel(LDTR) & 4)],
     ['guest SS.RPL equals CS.RPL', () => unrestricted || v86 || (sel(SS) & 3) === (sel(CS) & 3)],
-    ['guest TR, FS, GS bases canonical; LDTR base canonical when usable', () => canonical(v.getNum(GUEST_SEG_BASE[TR])) && canonical(v.getNum(GUEST_SEG_BASE[FS])) && canonical(v.getNum(GUEST_SEG_BASE[GS])) && (!usable(LDTR) || canonical(v.getNum(GUEST_SEG_BASE[LDTR])))],
+    [
+      'guest TR, FS, GS bases canonical; LDTR base canonical when usable',
+      () =>
+        canonical(v.getNum(GUEST_SEG_BASE[TR])) &&
+        canonical(v.getNum(GUEST_SEG_BASE[FS])) &&
+        canonical(v.getNum(GUEST_SEG_BASE[GS])) &&
+        (!usable(LDTR) || canonical(v.getNum(GUEST_SEG_BASE[LDTR]))),
+    ],
     ['guest CS base bits 63:32 zero', () => v.getHi(GUEST_SEG_BASE[CS]) === 0],
-    ['guest SS, DS, ES bases bits 63:32 zero when usable', () => [SS, DS, ES].every((s) => !usable(s) || v.getHi(GUEST_SEG_BASE[s]) === 0)],
-    ['guest CS type (accessed code, or read/write data with unrestricted guest)', () => [9, 11, 13, 15].includes(ar(CS) & 0xf) || (unrestricted && (ar(CS) & 0xf) === 3)],
+    [
+      'guest SS, DS, ES bases bits 63:32 zero when usable',
+      () => [SS, DS, ES].every((s) => !usable(s) || v.getHi(GUEST_SEG_BASE[s]) === 0),
+    ],
+    [
+      'guest CS type (accessed code, or read/write data with unrestricted guest)',
+      () => [9, 11, 13, 15].includes(ar(CS) & 0xf) || (unrestricted && (ar(CS) & 0xf) === 3),
+    ],
     ['guest SS type 3 or 7 when usable', () => !usable(SS) || [3, 7].includes(ar(SS) & 0xf)],
-    ['guest DS/ES/FS/GS: accessed, and readable if code, when usable', () => [DS, ES, FS, GS].every((s) => !usable(s) || (!!(ar(s) & 1) && (!(ar(s) & 8) || !!(ar(s) & 2))))],
-    ['guest CS/SS/DS/ES/FS/GS are code/data segments (S=1) when usable', () => [CS, SS, DS, ES, FS, GS].every((s) => (s !== CS && !usable(s)) || !!(ar(s) & 0x10))],
-    ['guest CS DPL: 0 for data type, = SS.DPL if non-conforming, <= SS.DPL if conforming', () => {
-      const t = ar(CS) & 0xf,
-        d = (ar(CS) >> 5) & 3,
-        sd = (ar(SS) >> 5) & 3;
-      if (t === 3) return d === 0;
-      if (t === 9 || t === 11) return d === sd;
-      return d <= sd;
-    }],
-    ['guest SS.DPL equals SS.RPL (not unrestricted); 0 if CS is a data segment or CR0.PE=0', () => {
-      const sd = (ar(SS) >> 5) & 3;
-      if (!unrestricted && sd !== (sel(SS) & 3)) return false;
-      if (((ar(CS) & 0xf) === 3 || !(cr0 & 1)) && sd !== 0) return false;
-      return true;
-    }],
-    ['guest DS/ES/FS/GS DPL >= RPL for non-conforming usable segments', () => unrestricted || [DS, ES, FS, GS].every((s) => !usable(s) || (ar(s) & 0xf) >= 12 || ((ar(s) >> 5) & 3) >= (sel(s) & 3))],
-    ['guest segments present when usable', () => [CS, SS, DS, ES, FS, GS].every((s) => (s !== CS && !usable(s)) || !!(ar(s) & 0x80))],
-    ['guest access-rights reserved bits zero', () => [CS, SS, DS, ES, FS, GS, LDTR, TR].every((s) => !usable(s) || (ar(s) & 0xfffe0f00) === 0)],
-    ['guest segment limits consistent with granularity', () => [CS, SS, DS, ES, FS, GS].every((s) => (s !== CS && !usable(s)) || limitGOk(s))],
-    ['guest CS.L and CS.D not both set in IA-32e mode', () => !ia32e || !((ar(CS) & 0x2000) && (ar(CS) & 0x4000))],
-    ['guest TR: busy TSS type, S=0, present, usable, limit/G consistent', () => {
-      const t = ar(TR) & 0xf;
-      if (!(t === 11 || (!ia32e && t === 3))) return false;
-      return !(ar(TR) & 0x10) && !!(ar(TR) & 0x80) && usable(TR) && limitGOk(TR);
-    }],
-    ['guest LDTR (usable): type 2, S=0, present, limit/G consistent', () => !usable(LDTR) || ((ar(LDTR) & 0xf) === 2 && !(ar(LDTR) & 0x10) && !!(ar(LDTR) & 0x80) && limitGOk(LDTR))],
-    ['guest GDTR/IDTR bases canonical and limits below 64 KiB', () => canonical(v.getNum(F.GUEST_GDTR_BASE)) && canonical(v.getNum(F.GUEST_IDTR_BASE)) && v.get32(F.GUEST_GDTR_LIMIT) <= 0xffff && v.get32(F.GUEST_IDTR_LIMIT) <= 0xffff],
-    ['guest RIP: bits 63:32 zero unless 64-bit code, canonical if 64-bit', () => (ia32e && ar(CS) & 0x2000 ? canonical(v.getNum(F.GUEST_RIP)) : v.getHi(F.GUEST_RIP) === 0)],
-    ['guest RFLAGS reserved bits zero and bit 1 set', () => v.getHi(F.GUEST_RFLAGS) === 0 && (v.get32(F.GUEST_RFLAGS) & 0xffc08028) === 0 && !!(v.get32(F.GUEST_RFLAGS) & 2)],
+    [
+      'guest DS/ES/FS/GS: accessed, and readable if code, when usable',
+      () => [DS, ES, FS, GS].every((s) => !usable(s) || (!!(ar(s) & 1) && (!(ar(s) & 8) || !!(ar(s) & 2)))),
+    ],
+    [
+      'guest CS/SS/DS/ES/FS/GS are code/data segments (S=1) when usable',
+      () => [CS, SS, DS, ES, FS, GS].every((s) => (s !== CS && !usable(s)) || !!(ar(s) & 0x10)),
+    ],
+    [
+      'guest CS DPL: 0 for data type, = SS.DPL if non-conforming, <= SS.DPL if conforming',
+      () => {
+        const t = ar(CS) & 0xf,
+          d = (ar(CS) >> 5) & 3,
+          sd = (ar(SS) >> 5) & 3;
+        if (t === 3) return d === 0;
+        if (t === 9 || t === 11) return d === sd;
+        return d <= sd;
+      },
+    ],
+    [
+      'guest SS.DPL equals SS.RPL (not unrestricted); 0 if CS is a data segment or CR0.PE=0',
+      () => {
+        const sd = (ar(SS) >> 5) & 3;
+        if (!unrestricted && sd !== (sel(SS) & 3)) return false;
+        if (((ar(CS) & 0xf) === 3 || !(cr0 & 1)) && sd !== 0) return false;
+        return true;
+      },
+    ],
+    [
+      'guest DS/ES/FS/GS DPL >= RPL for non-conforming usable segments',
+      () =>
+        unrestricted ||
+        [DS, ES, FS, GS].every(
+          (s) => !usable(s) || (ar(s) & 0xf) >= 12 || ((ar(s) >> 5) & 3) >= (sel(s) & 3),
+        ),
+    ],
+    [
+      'guest segments present when usable',
+      () => [CS, SS, DS, ES, FS, GS].every((s) => (s !== CS && !usable(s)) || !!(ar(s) & 0x80)),
+    ],
+    [
+      'guest access-rights reserved bits zero',
+      () => [CS, SS, DS, ES, FS, GS, LDTR, TR].every((s) => !usable(s) || (ar(s) & 0xfffe0f00) === 0),
+    ],
+    [
+      'guest segment limits consistent with granularity',
+      () => [CS, SS, DS, ES, FS, GS].every((s) => (s !== CS && !usable(s)) || limitGOk(s)),
+    ],
+    [
+      'guest CS.L and CS.D not both set in IA-32e mode',
+      () => !ia32e || !(ar(CS) & 0x2000 && ar(CS) & 0x4000),
+    ],
+    [
+      'guest TR: busy TSS type, S=0, present, usable, limit/G consistent',
+      () => {
+        const t = ar(TR) & 0xf;
+        if (!(t === 11 || (!ia32e && t === 3))) return false;
+        return !(ar(TR) & 0x10) && !!(ar(TR) & 0x80) && usable(TR) && limitGOk(TR);
+      },
+    ],
+    [
+      'guest LDTR (usable): type 2, S=0, present, limit/G consistent',
+      () =>
+        !usable(LDTR) ||
+        ((ar(LDTR) & 0xf) === 2 && !(ar(LDTR) & 0x10) && !!(ar(LDTR) & 0x80) && limitGOk(LDTR)),
+    ],
+    [
+      'guest GDTR/IDTR bases canonical and limits below 64 KiB',
+      () =>
+        canonical(v.getNum(F.GUEST_GDTR_BASE)) &&
+        canonical(v.getNum(F.GUEST_IDTR_BASE)) &&
+        v.get32(F.GUEST_GDTR_LIMIT) <= 0xffff &&
+        v.get32(F.GUEST_IDTR_LIMIT) <= 0xffff,
+    ],
+    [
+      'guest RIP: bits 63:32 zero unless 64-bit code, canonical if 64-bit',
+      () => (ia32e && ar(CS) & 0x2000 ? canonical(v.getNum(F.GUEST_RIP)) : v.getHi(F.GUEST_RIP) === 0),
+    ],
+    [
+      'guest RFLAGS reserved bits zero and bit 1 set',
+      () =>
+        v.getHi(F.GUEST_RFLAGS) === 0 &&
+        (v.get32(F.GUEST_RFLAGS) & 0xffc08028) === 0 &&
+        !!(v.get32(F.GUEST_RFLAGS) & 2),
+    ],
     ['guest RFLAGS.VM clear in IA-32e mode or with CR0.PE clear', () => !v86 || (!ia32e && !!(cr0 & 1))],
-    ['guest RFLAGS.IF set when injecting an external interrupt', () => injType !== B.INTR_EXT || !!(v.get32(F.GUEST_RFLAGS) & 0x200)],
+    [
+      'guest RFLAGS.IF set when injecting an external interrupt',
+      () => injType !== B.INTR_EXT || !!(v.get32(F.GUEST_RFLAGS) & 0x200),
+    ],
     ['guest activity state supported (active, HLT, shutdown, wait-for-SIPI)', () => act <= 3],
     ['guest activity state HLT requires SS.DPL 0', () => act !== B.ACT_HLT || ((ar(SS) >> 5) & 3) === 0],
-    ['guest activity state active when blocking by STI or MOV SS', () => !(intr & (B.BLOCK_STI | B.BLOCK_MOV_SS)) || act === B.ACT_ACTIVE],
-    ['guest interruptibility reserved bits zero; not both STI and MOV SS blocking', () => (intr & ~0x1f) === 0 && (intr & 3) !== 3],
-    ['guest blocking by STI requires RFLAGS.IF', () => !(intr & B.BLOCK_STI) || !!(v.get32(F.GUEST_RFLAGS) & 0x200)],
-    ['injecting an external interrupt requires no STI or MOV SS blocking', () => injType !== B.INTR_EXT || !(intr & 3)],
-    ['injecting an NMI requires no MOV SS blocking (and no virtual-NMI blocking)', () => injType !== B.INTR_NMI || (!(intr & B.BLOCK_MOV_SS) && (!(c.pin & B.PIN_VIRTUAL_NMIS) || !(intr & B.BLOCK_NMI)))],
+    [
+      'guest activity state active when blocking by STI or MOV SS',
+      () => !(intr & (B.BLOCK_STI | B.BLOCK_MOV_SS)) || act === B.ACT_ACTIVE,
+    ],
+    [
+      'guest interruptibility reserved bits zero; not both STI and MOV SS blocking',
+      () => (intr & ~0x1f) === 0 && (intr & 3) !== 3,
+    ],
+    [
+      'guest blocking by STI requires RFLAGS.IF',
+      () => !(intr & B.BLOCK_STI) || !!(v.get32(F.GUEST_RFLAGS) & 0x200),
+    ],
+    [
+      'injecting an external interrupt requires no STI or MOV SS blocking',
+      () => injType !== B.INTR_EXT || !(intr & 3),
+    ],
+    [
+      'injecting an NMI requires no MOV SS blocking (and no virtual-NMI blocking)',
+      () =>
+        injType !== B.INTR_NMI ||
+        (!(intr & B.BLOCK_MOV_SS) && (!(c.pin & B.PIN_VIRTUAL_NMIS) || !(intr & B.BLOCK_NMI))),
+    ],
     ['guest blocking by SMI is 0 outside SMM', () => !(intr & B.BLOCK_SMI)],
-    ['guest pending debug exceptions reserved bits zero', () => v.getHi(F.GUEST_PENDING_DBG_EXCEPTIONS) === 0 && (v.get32(F.GUEST_PENDING_DBG_EXCEPTIONS) & ~0x1500f) === 0],
+    [
+      'guest pending debug exceptions reserved bits zero',
+      () =>
+        v.getHi(F.GUEST_PENDING_DBG_EXCEPTIONS) === 0 &&
+        (v.get32(F.GUEST_PENDING_DBG_EXCEPTIONS) & ~0x1500f) === 0,
+    ],
   ];
 }
 
@@ -264,7 +483,11 @@ export function vmEntry(u: VmxUnit, v: Vmcs, launch: boolean): void {
   if (!(v.get32(F.VMCS_LINK_POINTER) === 0xffffffff && v.getHi(F.VMCS_LINK_POINTER) === -1)) {
     const rev = cpu.mem.read32(link);
     const shadowWanted = !!(c.proc2 & B.SEC_SHADOW_VMCS);
-    if (!aligned(link, 4096) || (rev & 0x7fffffff) !== 0x7475 || !!(rev & 0x80000000) !== shadowWanted) {
+    if (
+      !aligned(link, 4096) ||
+      (rev & 0x7fffffff) !== VMCS_REVISION_ID ||
+      !!(rev & 0x80000000) !== shadowWanted
+    ) {
       u.lastEntryCheck = 'VMCS link pointer: aligned, valid revision and shadow indicator';
       return u.entryFailure(B.R.INVALID_GUEST_STATE, 4);
     }
@@ -278,7 +501,8 @@ export function vmEntry(u: VmxUnit, v: Vmcs, launch: boolean): void {
     const e = addr + 16 * k;
     const idx = cpu.mem.read32(e);
     const val = (BigInt(cpu.mem.read32(e + 12) >>> 0) << 32n) | BigInt(cpu.mem.read32(e + 8) >>> 0);
-    let ok = cpu.mem.read32(e + 4) === 0 && !(idx >>> 8 === 0x8) && idx !== 0x1b && idx !== MSR.SYSENTER_CS - 0x1000;
+    let ok =
+      cpu.mem.read32(e + 4) === 0 && !(idx >>> 8 === 0x8) && idx !== 0x1b && idx !== MSR.SYSENTER_CS - 0x1000;
     if (ok) {
       try {
         writeMsr(cpu, idx, val);
@@ -300,14 +524,18 @@ export function vmEntry(u: VmxUnit, v: Vmcs, launch: boolean): void {
 
 function loadGuestState(u: VmxUnit, v: Vmcs, c: Ctx): void {
   const cpu = u.cpu;
-  cpu.cr0 = (v.get32(F.GUEST_CR0) | 0x10) | 0;
+  cpu.cr0 = v.get32(F.GUEST_CR0) | 0x10 | 0;
   cpu.cr3 = v.getU(F.GUEST_CR3);
   cpu.cr4 = v.get32(F.GUEST_CR4) | 0;
   if (c.entry & B.ENTRY_LOAD_DEBUG) cpu.dr[7] = v.get32(F.GUEST_DR7);
   cpu.msrs.set(MSR.SYSENTER_CS, BigInt(v.get32(F.GUEST_SYSENTER_CS)));
   cpu.msrs.set(MSR.SYSENTER_ESP, BigInt.asUintN(64, BigInt(v.getNum(F.GUEST_SYSENTER_ESP))));
   cpu.msrs.set(MSR.SYSENTER_EIP, BigInt.asUintN(64, BigInt(v.getNum(F.GUEST_SYSENTER_EIP))));
-  if (c.entry & B.ENTRY_LOAD_PAT) cpu.msrs.set(MSR.PAT, BigInt.asUintN(64, (BigInt(v.getHi(F.GUEST_IA32_PAT)) << 32n) | BigInt(v.get32(F.GUEST_IA32_PAT))));
+  if (c.entry & B.ENTRY_LOAD_PAT)
+    cpu.msrs.set(
+      MSR.PAT,
+      BigInt.asUintN(64, (BigInt(v.getHi(F.GUEST_IA32_PAT)) << 32n) | BigInt(v.get32(F.GUEST_IA32_PAT))),
+    );
   const ia32e = !!(c.entry & B.ENTRY_IA32E);
   if (c.entry & B.ENTRY_LOAD_EFER) cpu.efer = v.get32(F.GUEST_IA32_EFER) & 0xd01;
   else {
@@ -316,7 +544,10 @@ function loadGuestState(u: VmxUnit, v: Vmcs, c: Ctx): void {
   }
   for (let s = 0; s < 8; s++) {
     cpu.segSel[s] = v.get32(GUEST_SEG_SEL[s]) & 0xffff;
-    cpu.segBase[s] = s === CS || s === SS || s === DS || s === ES ? v.getU(GUEST_SEG_BASE[s]) % TWO32 : v.getNum(GUEST_SEG_BASE[s]);
+    cpu.segBase[s] =
+      s === CS || s === SS || s === DS || s === ES
+        ? v.getU(GUEST_SEG_BASE[s]) % TWO32
+        : v.getNum(GUEST_SEG_BASE[s]);
     cpu.segLimit[s] = v.get32(GUEST_SEG_LIMIT[s]);
     cpu.segAttr[s] = v.get32(GUEST_SEG_AR[s]) & 0x1f0ff;
   }
@@ -352,7 +583,9 @@ function startNonRoot(u: VmxUnit, v: Vmcs, c: Ctx): void {
   cpu.nonRoot = true;
   cpu.tscGuestOffset = c.proc & B.CPU_TSC_OFFSETTING ? v.getNum(F.TSC_OFFSET) : 0;
   cpu.eptActive = (c.proc2 & B.SEC_EPT) !== 0;
-  cpu.walker.ept = cpu.eptActive ? (gpa, access, la, walk) => u.translateGpa(gpa, access, la, walk) : undefined;
+  cpu.walker.ept = cpu.eptActive
+    ? (gpa, access, la, walk) => u.translateGpa(gpa, access, la, walk)
+    : undefined;
   // The TLB is not tagged by VPID/EPTP yet: every VM transition flushes it (always allowed).
   cpu.tlb.flushAll();
   cpu.updateMode();
@@ -371,7 +604,8 @@ function startNonRoot(u: VmxUnit, v: Vmcs, c: Ctx): void {
     const evType = [EV_EXT, EV_EXT, EV_NMI, EV_HW_EXC, EV_SW_INT, EV_PRIV_SW, EV_SW_EXC, EV_EXT][type];
     cpu.halted = false;
     cpu.insnRip = cpu.rip;
-    if (type === B.INTR_SW_INT || type === B.INTR_SW_EXC || type === B.INTR_PRIV_SW_EXC) cpu.rip += v.get32(F.VM_ENTRY_INSTRUCTION_LEN);
+    if (type === B.INTR_SW_INT || type === B.INTR_SW_EXC || type === B.INTR_PRIV_SW_EXC)
+      cpu.rip += v.get32(F.VM_ENTRY_INSTRUCTION_LEN);
     if (type === B.INTR_NMI) {
       if (c.pin & B.PIN_VIRTUAL_NMIS) u.virtualNmiBlocked = true;
       else cpu.nmiBlocked = true;

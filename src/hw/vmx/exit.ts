@@ -73,14 +73,18 @@ export function saveGuestState(cpu: Cpu, v: Vmcs, exitCtls: number): void {
 /** Load the host state (§27.5) for an x86 host. Failures here are VMX aborts. */
 export function loadHostState(cpu: Cpu, v: Vmcs, exitCtls: number): void {
   const long = (exitCtls & EXIT_HOST_ADDR_SPACE) !== 0;
-  cpu.cr0 = (v.get32(F.HOST_CR0) | 0x10) | 0;
+  cpu.cr0 = v.get32(F.HOST_CR0) | 0x10 | 0;
   cpu.cr3 = v.getU(F.HOST_CR3);
   cpu.cr4 = v.get32(F.HOST_CR4) | 0;
   cpu.dr[7] = 0x400;
   writeMsr(cpu, MSR.SYSENTER_CS, BigInt(v.get32(F.HOST_IA32_SYSENTER_CS)));
   cpu.msrs.set(MSR.SYSENTER_ESP, BigInt.asUintN(64, BigInt(v.getNum(F.HOST_IA32_SYSENTER_ESP))));
   cpu.msrs.set(MSR.SYSENTER_EIP, BigInt.asUintN(64, BigInt(v.getNum(F.HOST_IA32_SYSENTER_EIP))));
-  if (exitCtls & EXIT_LOAD_PAT) cpu.msrs.set(MSR.PAT, BigInt.asUintN(64, (BigInt(v.getHi(F.HOST_IA32_PAT)) << 32n) | BigInt(v.get32(F.HOST_IA32_PAT))));
+  if (exitCtls & EXIT_LOAD_PAT)
+    cpu.msrs.set(
+      MSR.PAT,
+      BigInt.asUintN(64, (BigInt(v.getHi(F.HOST_IA32_PAT)) << 32n) | BigInt(v.get32(F.HOST_IA32_PAT))),
+    );
   if (exitCtls & EXIT_LOAD_EFER) cpu.efer = v.get32(F.HOST_IA32_EFER) & (1 | 0x100 | 0x400 | 0x800);
   // EFER.LMA and LME follow the host address-space size (§27.5.1).
   if (long) cpu.efer |= 0x500;

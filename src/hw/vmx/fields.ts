@@ -18,7 +18,9 @@ const IMPLEMENTED: ReadonlySet<VmcsFeature> = new Set<VmcsFeature>([
   'secondaryControls',
 ]);
 
-export const SUPPORTED_FIELDS = VMCS_FIELDS.filter((f) => f.feature === undefined || IMPLEMENTED.has(f.feature));
+export const SUPPORTED_FIELDS = VMCS_FIELDS.filter(
+  (f) => f.feature === undefined || IMPLEMENTED.has(f.feature),
+);
 export const VMCS_FIELD_ENCODINGS: readonly number[] = SUPPORTED_FIELDS.map((f) => f.encoding);
 const READ_ONLY = new Set(SUPPORTED_FIELDS.filter((f) => f.type === 'readOnly').map((f) => f.encoding));
 export function isReadOnlyField(enc: number): boolean {

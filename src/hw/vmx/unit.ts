@@ -58,7 +58,16 @@ export class VmxUnit {
   /** Set when a TypeScript host drives the unit (exits return to it instead of loading host state). */
   tsHost = false;
   /** The exit being delivered (filled by exit()). */
-  readonly exitInfo: ExitInfo = { reason: 0, qualification: 0, guestLinear: 0, guestPhysical: 0, instructionLength: 0, instructionInfo: 0, intrInfo: 0, intrError: 0 };
+  readonly exitInfo: ExitInfo = {
+    reason: 0,
+    qualification: 0,
+    guestLinear: 0,
+    guestPhysical: 0,
+    instructionLength: 0,
+    instructionInfo: 0,
+    intrInfo: 0,
+    intrError: 0,
+  };
   /** Set by a completed exit for the TypeScript host. */
   exitReady = false;
   /** Name of the last VM-entry check that failed (diagnostics, tests). */
@@ -76,7 +85,12 @@ export class VmxUnit {
     cr4Supported: number,
   ) {
     this.caps = new VmxCaps(opts, cr4Supported);
-    this.ept = new EptWalker(cpu.mem, { executeOnly: opts.ept, page1G: opts.ept, page2M: opts.ept, adFlags: opts.ept });
+    this.ept = new EptWalker(cpu.mem, {
+      executeOnly: opts.ept,
+      page1G: opts.ept,
+      page2M: opts.ept,
+      adFlags: opts.ept,
+    });
   }
   get fields(): FieldIndex {
     return fieldIndex;
@@ -146,7 +160,8 @@ export class VmxUnit {
     if (pa === this.vmxonPtr) return B.E.VMPTRLD_VMXON_PTR;
     const rev = this.cpu.mem.read32(pa);
     const shadowOk = this.caps.opts.vmcsShadowing;
-    if ((rev & 0x7fffffff) !== VMCS_REVISION_ID || (rev & 0x80000000 && !shadowOk)) return B.E.VMPTRLD_BAD_REVISION;
+    if ((rev & 0x7fffffff) !== VMCS_REVISION_ID || (rev & 0x80000000 && !shadowOk))
+      return B.E.VMPTRLD_BAD_REVISION;
     this.current = this.vmcsAt(pa);
     return 0;
   }
@@ -254,7 +269,7 @@ export class VmxUnit {
   entryFailure(reason: number, qual: number): void {
     const cpu = this.cpu;
     const v = this.current!;
-    v.set(F.VM_EXIT_REASON, (reason | B.EXIT_REASON_ENTRY_FAILURE) | 0);
+    v.set(F.VM_EXIT_REASON, reason | B.EXIT_REASON_ENTRY_FAILURE | 0);
     v.setNum(F.EXIT_QUALIFICATION, qual);
     if (this.tsHost) {
       this.exitReady = true;
@@ -300,7 +315,8 @@ export class VmxUnit {
 
   /** Remaining preemption-timer value (in timer ticks: TSC >> rate). */
   preemptionTimerValue(): number {
-    if (this.preemptDeadline === Infinity) return this.current ? this.current.get32(F.VMX_PREEMPTION_TIMER_VALUE) : 0;
+    if (this.preemptDeadline === Infinity)
+      return this.current ? this.current.get32(F.VMX_PREEMPTION_TIMER_VALUE) : 0;
     const left = Math.max(0, this.preemptDeadline - this.cpu.cycles);
     return Math.ceil(left / 32) >>> 0;
   }

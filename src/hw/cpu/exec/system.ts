@@ -39,6 +39,35 @@ import { checkIoPermission } from './io-perm.js';
 import { cpuidLeaf } from '../cpuid.js';
 import { readMsr, writeMsr } from '../msrs.js';
 import { MSR } from '../../../spec/msr.js';
+import {
+  R,
+  CPU_RDTSC,
+  CPU_RDPMC,
+  CPU_HLT,
+  CPU_INVLPG,
+  CPU_MOV_DR,
+  CPU_CR3_STORE,
+  CPU_CR8_LOAD,
+  CPU_CR8_STORE,
+  SEC_RDTSCP,
+  SEC_INVPCID,
+  SEC_WBINVD,
+  SEC_DESC_TABLE,
+} from '../../vmx/bits.js';
+import {
+  exitAlways,
+  exitIfProc,
+  exitIfProc2,
+  msrExits,
+  ioExits,
+  ioQual,
+  crQual,
+  crWriteExits,
+  crRead,
+  cr3LoadExits,
+  instructionInfo,
+} from '../../vmx/intercepts.js';
+import { F as VF } from '../../vmx/f.js';
 
 const TWO32 = 4294967296;
 
@@ -76,6 +105,8 @@ export function writeCr0(cpu: Cpu, v: number, vh: number): void {
   if (v & CR0_PG && !(v & CR0_PE)) cpu.gp(0);
   if (v & CR0_NW && !(v & CR0_CD)) cpu.gp(0);
   const old = cpu.cr0;
+  // In VMX root operation PE, NE and PG are fixed to 1 (IA32_VMX_CR0_FIXED0, SDM 3C §23.8).
+  if (cpu.vmx.on && !cpu.nonRoot && (v & 0x80000021) !== (0x80000021 | 0)) cpu.gp(0);
   if (v & CR0_PG && !(old & CR0_PG) && cpu.efer & EFER_LME) {
     // Activating IA-32e mode (SDM 3A §9.8.5): needs PAE, and CS.L must be 0.
     if (!(cpu.cr4 & CR4_PAE)) cpu.gp(0);
@@ -116,6 +147,8 @@ export function writeCr3(cpu: Cpu, v: number, vh: number): void {
 
 export function writeCr4(cpu: Cpu, v: number, vh: number): void {
   if (vh !== 0 || v & ~cr4Allowed(cpu)) cpu.gp(0);
+  // In VMX operation CR4 must respect IA32_VMX_CR4_FIXED0/1 (SDM 3C §23.8): VMXE cannot be cleared.
+  if (cpu.vmx.on && !cpu.nonRoot && !(v & 0x2000)) cpu.gp(0);
   const old = cpu.cr4;
   if (cpu.efer & EFER_LMA && !(v & CR4_PAE)) cpu.gp(0);
   if (v & CR4_PCIDE && !(old & CR4_PCIDE) && (!(cpu.efer & EFER_LMA) || cpu.cr3 % 4096 !== 0)) cpu.gp(0);
@@ -134,6 +167,7 @@ function movCr(toCr: boolean): Handler {
     if (![0, 2, 3, 4, 8].includes(n)) cpu.fault(UD);
     if (n === 8 && cpu.mode !== Mode.Long64) cpu.fault(UD);
     const r = i.rm;
+    if (cpu.nonRoot) movCrIntercept(cpu, i, n, toCr, size);
     if (toCr) {
       const v = cpu.rlo[r],
         vh = size === 8 ? cpu.rhi[r] : 0;
@@ -160,7 +194,7 @@ function movCr(toCr: boolean): Handler {
       let v = 0;
       switch (n) {
         case 0:
-          v = cpu.cr0 >>> 0;
+          v = cpu.nonRoot ? crRead(cpu, 0, cpu.cr0) : cpu.cr0 >>> 0;
           break;
         case 2:
           v = cpu.cr2;
@@ -169,7 +203,7 @@ function movCr(toCr: boolean): Handler {
           v = cpu.cr3;
           break;
         case 4:
-          v = cpu.cr4 >>> 0;
+          v = cpu.nonRoot ? crRead(cpu, 4, cpu.cr4) : cpu.cr4 >>> 0;
           break;
         case 8:
           v = cpu.readCr8();
@@ -179,6 +213,24 @@ function movCr(toCr: boolean): Handler {
       else cpu.setReg(r, 4, v | 0, 0);
     }
   };
+}
+
+/** MOV to/from CR in non-root operation: the exits of SDM 3C §25.1.3. */
+function movCrIntercept(cpu: Cpu, i: Insn, n: number, toCr: boolean, size: number): void {
+  const r = i.rm;
+  const u = cpu.vmx;
+  const q = crQual(n, toCr ? 0 : 1, r);
+  if (toCr) {
+    const v = cpu.rlo[r];
+    if ((n === 0 || n === 4) && crWriteExits(cpu, n, v)) exitAlways(cpu, R.CR_ACCESS, i, q);
+    if (n === 3 && cr3LoadExits(cpu, size === 8 ? cpu.rhi[r] * TWO32 + (v >>> 0) : v >>> 0))
+      exitAlways(cpu, R.CR_ACCESS, i, q);
+    if (n === 8) exitIfProc(cpu, CPU_CR8_LOAD, R.CR_ACCESS, i, q);
+  } else {
+    if (n === 3) exitIfProc(cpu, CPU_CR3_STORE, R.CR_ACCESS, i, q);
+    if (n === 8) exitIfProc(cpu, CPU_CR8_STORE, R.CR_ACCESS, i, q);
+  }
+  void u;
 }
 
 function movDr(toDr: boolean): Handler {
@@ -191,6 +243,8 @@ function movDr(toDr: boolean): Handler {
       n += 2;
     }
     const size = cpu.mode === Mode.Long64 ? 8 : 4;
+    if (cpu.nonRoot)
+      exitIfProc(cpu, CPU_MOV_DR, R.DR_ACCESS, i, (n & 7) | (toDr ? 0 : 16) | ((i.rm & 15) << 8));
     if (toDr) {
       const v = cpu.rlo[i.rm],
         vh = size === 8 ? cpu.rhi[i.rm] : 0;
@@ -213,6 +267,7 @@ function movDr(toDr: boolean): Handler {
 function lgdt(idt: boolean): Handler {
   return (cpu, i) => {
     requireCpl0(cpu);
+    if (cpu.nonRoot) exitIfProc2(cpu, SEC_DESC_TABLE, R.GDTR_IDTR, i, 0);
     const la = cpu.memLin(i, cpu.mode === Mode.Long64 ? 10 : 6, false);
     const limit = cpu.rd16(la);
     let base: number;
@@ -236,6 +291,7 @@ function lgdt(idt: boolean): Handler {
 function sgdt(idt: boolean): Handler {
   return (cpu, i) => {
     if (cpu.cr4 & CR4_UMIP && cpu.cpl > 0) cpu.gp(0);
+    if (cpu.nonRoot) exitIfProc2(cpu, SEC_DESC_TABLE, R.GDTR_IDTR, i, 0);
     const base = idt ? cpu.idtrBase : cpu.gdtrBase,
       limit = idt ? cpu.idtrLimit : cpu.gdtrLimit;
     const la = cpu.memLin(i, cpu.mode === Mode.Long64 ? 10 : 6, true);
@@ -250,6 +306,7 @@ const sysDesc = new Descriptor();
 function lldt(cpu: Cpu, i: Insn): void {
   if (cpu.mode === Mode.Real) cpu.fault(UD);
   requireCpl0(cpu);
+  if (cpu.nonRoot) exitIfProc2(cpu, SEC_DESC_TABLE, R.LDTR_TR, i, 0);
   const sel = cpu.readE(i, 2);
   if ((sel & 0xfffc) === 0) {
     setSegCache(cpu, LDTR, sel, 0, 0, ATTR_UNUSABLE);
@@ -267,6 +324,7 @@ function lldt(cpu: Cpu, i: Insn): void {
 function ltr(cpu: Cpu, i: Insn): void {
   if (cpu.mode === Mode.Real) cpu.fault(UD);
   requireCpl0(cpu);
+  if (cpu.nonRoot) exitIfProc2(cpu, SEC_DESC_TABLE, R.LDTR_TR, i, 0);
   const sel = cpu.readE(i, 2);
   if ((sel & 0xfffc) === 0 || sel & 4) cpu.gp(sel & 0xfffc);
   const lma = (cpu.efer & EFER_LMA) !== 0;
@@ -284,6 +342,7 @@ function storeSel(seg: number): Handler {
   return (cpu, i) => {
     if (cpu.mode === Mode.Real) cpu.fault(UD);
     if (cpu.cr4 & CR4_UMIP && cpu.cpl > 0) cpu.gp(0);
+    if (cpu.nonRoot) exitIfProc2(cpu, SEC_DESC_TABLE, R.LDTR_TR, i, 0);
     const v = cpu.segSel[seg] & 0xffff;
     if (i.mem) cpu.writeE(i, v, 0, 2);
     else cpu.setReg(i.rm, i.size, v, 0);
@@ -330,43 +389,59 @@ function smsw(cpu: Cpu, i: Insn): void {
 function lmsw(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
   const v = cpu.readE(i, 2);
+  if (cpu.nonRoot) {
+    const nv = (cpu.vmx.current!.get32(VF.CR0_READ_SHADOW) & ~0xe) | (v & 0xf);
+    if (crWriteExits(cpu, 0, (nv & 0xf) | (cpu.vmx.current!.get32(VF.CR0_READ_SHADOW) & ~0xf)))
+      exitAlways(cpu, R.CR_ACCESS, i, crQual(0, 3, 0, v, i.mem) + (i.mem ? 0 : 0));
+  }
   // LMSW changes only PE/MP/EM/TS and cannot clear PE (SDM Vol. 2 LMSW).
   const nv = (cpu.cr0 & ~0xe) | (v & 0xf) | (cpu.cr0 & 1);
   writeCr0(cpu, nv, 0);
 }
 
 // ---- MSRs, CPUID, TSC ----------------------------------------------------------------
-function rdmsr(cpu: Cpu): void {
+function rdmsr(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
+  if (cpu.nonRoot && msrExits(cpu, cpu.rlo[1] >>> 0, false)) exitAlways(cpu, R.MSR_READ, i);
   const v = readMsr(cpu, cpu.rlo[1] >>> 0);
   cpu.setReg(0, 4, Number(v & 0xffffffffn) | 0, 0);
   cpu.setReg(2, 4, Number(v >> 32n) | 0, 0);
 }
-function wrmsr(cpu: Cpu): void {
+function wrmsr(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
+  if (cpu.nonRoot && msrExits(cpu, cpu.rlo[1] >>> 0, true)) exitAlways(cpu, R.MSR_WRITE, i);
   const v = (BigInt(cpu.rlo[2] >>> 0) << 32n) | BigInt(cpu.rlo[0] >>> 0);
   writeMsr(cpu, cpu.rlo[1] >>> 0, v);
 }
-function cpuid(cpu: Cpu): void {
+function cpuid(cpu: Cpu, i: Insn): void {
+  if (cpu.nonRoot) exitAlways(cpu, R.CPUID, i);
   const out = cpuidLeaf(cpu, cpu.rlo[0] >>> 0, cpu.rlo[1] >>> 0);
   cpu.setReg(0, 4, out[0], 0);
   cpu.setReg(3, 4, out[1], 0);
   cpu.setReg(1, 4, out[2], 0);
   cpu.setReg(2, 4, out[3], 0);
 }
-function rdtsc(cpu: Cpu): void {
+function rdtsc(cpu: Cpu, i?: Insn): void {
   if (cpu.cr4 & CR4_TSD && cpu.cpl > 0) cpu.gp(0);
+  if (cpu.nonRoot && i) exitIfProc(cpu, CPU_RDTSC, R.RDTSC, i);
   const t = cpu.readTsc();
   cpu.setReg(0, 4, t | 0, 0);
   cpu.setReg(2, 4, Math.floor(t / TWO32) | 0, 0);
 }
-function rdtscp(cpu: Cpu): void {
+function rdtscp(cpu: Cpu, i: Insn): void {
+  if (cpu.nonRoot) {
+    // Without "enable RDTSCP" the guest gets #UD (SDM 3C §25.3).
+    if (!(cpu.vmx.proc2 & SEC_RDTSCP)) cpu.fault(UD);
+    if (cpu.cr4 & CR4_TSD && cpu.cpl > 0) cpu.gp(0);
+    exitIfProc(cpu, CPU_RDTSC, R.RDTSCP, i);
+  }
   rdtsc(cpu);
   const aux = cpu.msrs.get(MSR.TSC_AUX) ?? 0n;
   cpu.setReg(1, 4, Number(aux & 0xffffffffn) | 0, 0);
 }
-function rdpmc(cpu: Cpu): void {
+function rdpmc(cpu: Cpu, i: Insn): void {
   if (!(cpu.cr4 & CR4_PCE) && cpu.cpl > 0) cpu.gp(0);
+  if (cpu.nonRoot) exitIfProc(cpu, CPU_RDPMC, R.RDPMC, i);
   const n = cpu.rlo[1] >>> 0;
   if (n > 3) cpu.gp(0);
   cpu.setReg(0, 4, 0, 0); // performance counters are not modelled: they read 0
@@ -380,6 +455,8 @@ function inOut(e: OpcodeEntry, out: boolean): Handler {
     const size = i.size === 1 ? 1 : i.size === 2 ? 2 : 4;
     const port = immPort ? i.imm & 0xff : cpu.rlo[2] & 0xffff;
     checkIoPermission(cpu, port, size);
+    if (cpu.nonRoot && ioExits(cpu, port, size))
+      exitAlways(cpu, R.IO_INSTRUCTION, i, ioQual(size, !out, false, false, immPort, port));
     if (out) cpu.io.out(port, size as 1 | 2 | 4, cpu.getReg(0, size));
     else {
       const v = cpu.io.in(port, size as 1 | 2 | 4);
@@ -388,8 +465,9 @@ function inOut(e: OpcodeEntry, out: boolean): Handler {
   };
 }
 
-function hlt(cpu: Cpu): void {
+function hlt(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
+  if (cpu.nonRoot) exitIfProc(cpu, CPU_HLT, R.HLT, i);
   cpu.halted = true;
 }
 function cli(cpu: Cpu): void {
@@ -403,8 +481,14 @@ function sti(cpu: Cpu): void {
   cpu.fl.word |= IF;
   cpu.irqCheck = true;
 }
-function clts(cpu: Cpu): void {
+function clts(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
+  if (cpu.nonRoot) {
+    // CLTS exits when CR0.TS is host-owned and the shadow has TS set (SDM 3C §25.1.3).
+    const v = cpu.vmx.current!;
+    if (v.get32(VF.CR0_GUEST_HOST_MASK) & CR0_TS && v.get32(VF.CR0_READ_SHADOW) & CR0_TS)
+      exitAlways(cpu, R.CR_ACCESS, i, crQual(0, 2, 0));
+  }
   cpu.cr0 &= ~CR0_TS;
 }
 
@@ -510,8 +594,9 @@ function xgetbv(cpu: Cpu): void {
   cpu.setReg(0, 4, cpu.xcr0, 0);
   cpu.setReg(2, 4, 0, 0);
 }
-function xsetbv(cpu: Cpu): void {
+function xsetbv(cpu: Cpu, i: Insn): void {
   if (!(cpu.cr4 & CR4_OSXSAVE)) cpu.fault(UD);
+  if (cpu.nonRoot) exitAlways(cpu, R.XSETBV, i);
   requireCpl0(cpu);
   if (cpu.rlo[1] >>> 0 !== 0 || cpu.rlo[2] !== 0 || cpu.rlo[0] !== 1) cpu.gp(0);
   cpu.xcr0 = 1;
@@ -525,11 +610,15 @@ function invlpg(cpu: Cpu, i: Insn): void {
   if (cpu.mode === Mode.Long64) {
     if (i.seg >= FS) la += cpu.segBase[i.seg];
   } else la = (cpu.segBase[i.seg] + la) % TWO32;
+  if (cpu.nonRoot) exitIfProc(cpu, CPU_INVLPG, R.INVLPG, i, la);
   cpu.tlb.flushPage(Math.floor(la / 4096));
 }
 function invpcid(cpu: Cpu, i: Insn): void {
   if (!cpu.hasFeature('INVPCID')) cpu.fault(UD);
+  if (cpu.nonRoot && !(cpu.vmx.proc2 & SEC_INVPCID)) cpu.fault(UD);
   requireCpl0(cpu);
+  if (cpu.nonRoot && cpu.vmx.proc & CPU_INVLPG)
+    cpu.vmx.exit(R.INVPCID, 0, i.len, { instructionInfo: instructionInfo(i) });
   if (!i.mem) cpu.fault(UD);
   const type = cpu.mode === Mode.Long64 ? cpu.rlo[i.reg] >>> 0 : cpu.rlo[i.reg] >>> 0;
   if (cpu.mode === Mode.Long64 && cpu.rhi[i.reg] !== 0) cpu.gp(0);
@@ -547,8 +636,13 @@ function invpcid(cpu: Cpu, i: Insn): void {
   } else if (type === 3) cpu.tlb.flushNonGlobal();
   else cpu.tlb.flushAll(); // single-context (1) is over-approximated by a full flush; 2 = all incl. global
 }
-function privNop(cpu: Cpu): void {
+function wbinvd(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
+  if (cpu.nonRoot) exitIfProc2(cpu, SEC_WBINVD, R.WBINVD, i);
+}
+function invd(cpu: Cpu, i: Insn): void {
+  requireCpl0(cpu);
+  if (cpu.nonRoot) exitAlways(cpu, R.INVD, i);
 }
 function clflush(cpu: Cpu, i: Insn): void {
   cpu.rd8(cpu.memLin(i, 1, false)); // CLFLUSH faults like a byte read; caches are not modelled
@@ -600,9 +694,9 @@ export const systemHandlers: Record<string, (e: OpcodeEntry) => Handler> = {
   WRMSR: () => wrmsr,
   CPUID: () => cpuid,
   RDTSC: () => rdtsc,
-  RDTSCP: () => (cpu) => {
+  RDTSCP: () => (cpu, i) => {
     if (!cpu.hasFeature('RDTSCP')) cpu.fault(UD);
-    rdtscp(cpu);
+    rdtscp(cpu, i);
   },
   RDPMC: () => rdpmc,
   IN: (e) => inOut(e, false),
@@ -619,8 +713,8 @@ export const systemHandlers: Record<string, (e: OpcodeEntry) => Handler> = {
   XSETBV: () => xsetbv,
   INVLPG: () => invlpg,
   INVPCID: () => invpcid,
-  WBINVD: () => privNop,
-  INVD: () => privNop,
+  WBINVD: () => wbinvd,
+  INVD: () => invd,
   CLFLUSH: () => clflush,
   CLAC: () => clacStac(false),
   STAC: () => clacStac(true),

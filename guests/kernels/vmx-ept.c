@@ -1,0 +1,2 @@
+#include "vmx-tests.h"
+void vmx_ept_tests(void) {}

@@ -1,0 +1,106 @@
+/* vmx-tests.elf: a VMX conformance suite. The kernel runs on the bare machine as a small
+ * hypervisor and checks, case by case, what the Intel SDM Vol. 3C (chapters 23-30) specifies:
+ * discovery and capability MSRs, the VMX instructions and their VMfail errors, VMREAD/VMWRITE
+ * of every known field, VM-entry checks, VM exits with their qualifications, event injection,
+ * EPT, VPID, unrestricted guests and VMCS shadowing. Optional features are tested when the
+ * capability MSRs allow them and reported as skipped otherwise.
+ *
+ * Command line: "group=NAME" runs only one group (basic, fields, entry, exits, events, ept). */
+#include "vmx-tests.h"
+
+void need_vmx(void)
+{
+	if (!vmx_caps.vmx)
+		test_skip("not supported: CPUID.1:ECX.VMX=0");
+	uint64_t fc = rdmsr(MSR_IA32_FEATURE_CONTROL);
+	if ((fc & FEATURE_CONTROL_LOCK) && !(fc & FEATURE_CONTROL_VMX_OUTSIDE_SMX))
+		test_skip("not supported: VMX disabled by firmware in IA32_FEATURE_CONTROL");
+	vmx_on();
+}
+
+void vm_setup(struct vmx_vm *vm, const void *rip)
+{
+	need_vmx();
+	vmx_vm_init(vm);
+	vmx_vm_set_entry(vm, (void (*)(void))rip);
+}
+
+void vm_set_rip(const void *rip) { vmw(GUEST_RIP, (uint64_t)rip); }
+
+void need_sec(uint32_t bits)
+{
+	if (!vmx_has_sec(bits))
+		test_skip("not supported");
+}
+void need_proc(uint32_t bits)
+{
+	if (!vmx_can1(&vmx_caps.proc, bits))
+		test_skip("not supported");
+}
+void need_pin(uint32_t bits)
+{
+	if (!vmx_can1(&vmx_caps.pin, bits))
+		test_skip("not supported");
+}
+void need_exit_ctl(uint32_t bits)
+{
+	if (!vmx_can1(&vmx_caps.exit, bits))
+		test_skip("not supported");
+}
+void need_entry_ctl(uint32_t bits)
+{
+	if (!vmx_can1(&vmx_caps.entry, bits))
+		test_skip("not supported");
+}
+void need_ept(struct vmx_vm *vm)
+{
+	if (!vmx_vm_enable_ept(vm))
+		test_skip("not supported: EPT");
+}
+
+void host_iret_unblock_nmi(void)
+{
+	asm volatile("movq %%rsp, %%rax\n\t"
+		     "pushq %[ss]\n\t"
+		     "pushq %%rax\n\t"
+		     "pushfq\n\t"
+		     "pushq %[cs]\n\t"
+		     "leaq 1f(%%rip), %%rax\n\t"
+		     "pushq %%rax\n\t"
+		     "iretq\n"
+		     "1:"
+		     :
+		     : [ss] "i"(KERNEL_DS), [cs] "i"(KERNEL_CS)
+		     : "rax", "memory", "cc");
+}
+
+static bool want_group(const char *name)
+{
+	char buf[32];
+	if (!cmdline_get("group", buf, sizeof(buf)))
+		return true;
+	return strcmp(buf, name) == 0;
+}
+
+void kmain(uint32_t magic, uint32_t mbi)
+{
+	rt_init(magic, mbi);
+	vmx_caps_read();
+	if (vmx_caps.vmx)
+		printf("vmx: revision 0x%x basic 0x%lx misc 0x%lx ept/vpid 0x%lx maxphyaddr %u\n", vmx_caps.revision,
+		       vmx_caps.basic, vmx_caps.misc, vmx_caps.ept_vpid, vmx_caps.maxphyaddr);
+	if (want_group("basic"))
+		vmx_basic_tests();
+	if (want_group("fields"))
+		vmx_field_tests();
+	if (want_group("entry"))
+		vmx_entry_tests();
+	if (want_group("exits"))
+		vmx_exit_tests();
+	if (want_group("events"))
+		vmx_event_tests();
+	if (want_group("ept"))
+		vmx_ept_tests();
+	vmx_off();
+	test_finish();
+}
