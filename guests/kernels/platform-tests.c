@@ -109,7 +109,8 @@ static void arm_wakeup(uint64_t us)
 	lapic_timer_start(LVT_TIMER_ONESHOT, VEC_SLEEP, div, counts ? (uint32_t)counts : 1);
 }
 
-/* Wait with HLT until cond() holds or timeout_us passed. IF=0 on return. */
+/* Wait with HLT until cond() holds or timeout_us passed. IF=0 on return. Only for conditions
+ * that an interrupt on this CPU makes true: nothing else ends the HLT early (see poll_for). */
 static bool wait_for(bool (*cond)(void), uint64_t timeout_us)
 {
 	if (!apic_hz) { /* not calibrated yet: poll */
@@ -127,6 +128,18 @@ static bool wait_for(bool (*cond)(void), uint64_t timeout_us)
 	}
 	cli();
 	lapic_timer_stop();
+	return cond();
+}
+
+/* Spin (PAUSE, IF=1) until cond() holds or timeout_us passed: for conditions that another
+ * CPU makes true with a plain memory write. IF=0 on return. */
+static bool poll_for(bool (*cond)(void), uint64_t timeout_us)
+{
+	uint64_t t0 = rdtsc(), limit = muldiv64(timeout_us, tsc_freq, 1000000);
+	sti();
+	while (!cond() && rdtsc() - t0 < limit)
+		cpu_pause();
+	cli();
 	return cond();
 }
 
@@ -789,7 +802,7 @@ static bool ap_command(uint32_t cmd, uint32_t arg)
 	ap_cmd_arg = arg;
 	__atomic_store_n(&ap_cmd, cmd, __ATOMIC_SEQ_CST);
 	lapic_send_ipi(ap_apic_id, ICR_FIXED | ICR_ASSERT | VEC_WAKE_AP);
-	return wait_for(ap_idle, 1000000);
+	return poll_for(ap_idle, 1000000);
 }
 
 TEST(smp_init_sipi)
@@ -810,7 +823,7 @@ TEST(smp_init_sipi)
 	ap_running = smp_start_ap(ap_apic_id, 1, ap_main, 0);
 	uint64_t t1 = rdtsc();
 	ASSERT(ap_running);
-	ASSERT(wait_for(ap_idle, 100000));
+	ASSERT(poll_for(ap_idle, 100000));
 	printf("info: smp_init_sipi: AP APIC ID %u up after %lu TSC ticks; it sees LAPIC ID %u, CPUID ID %u, EFER 0x%lx, APIC_BASE 0x%lx, CR0 0x%lx\n",
 	       ap_apic_id, t1 - t0, ap_seen_lapic_id, ap_seen_cpuid_id, ap_seen_efer, ap_seen_apic_base, ap_seen_cr0);
 	EXPECT_EQ(smp_aps_started(), 1);
@@ -833,7 +846,7 @@ TEST(ipi_bsp_to_ap)
 		/* one at a time: a fixed IPI still pending in the AP's IRR would absorb the next */
 		ap_cmd_arg = i + 1;
 		EXPECT(lapic_send_ipi(ap_apic_id, ICR_FIXED | ICR_ASSERT | VEC_IPI_TO_AP));
-		if (!wait_for(ap_ipis_done, 100000))
+		if (!poll_for(ap_ipis_done, 100000))
 			break;
 	}
 	EXPECT_EQ(ap_ipi_count, n);
@@ -841,7 +854,7 @@ TEST(ipi_bsp_to_ap)
 	bsp_ipi_count = 0;
 	ap_cmd_arg = n + 1;
 	lapic_send_ipi(0, ICR_ALL_BUT_SELF | ICR_FIXED | ICR_ASSERT | VEC_IPI_TO_AP);
-	EXPECT(wait_for(ap_ipis_done, 100000));
+	EXPECT(poll_for(ap_ipis_done, 100000));
 	EXPECT_EQ(ap_ipi_count, n + 1);
 	open_window();
 	EXPECT_EQ(bsp_ipi_count, 0);
@@ -868,7 +881,7 @@ TEST(nmi_ipi)
 	for (uint32_t i = 0; i < 5; i++) {
 		nmi_target = i + 1;
 		EXPECT(lapic_send_ipi(ap_apic_id, ICR_NMI | ICR_ASSERT));
-		if (!wait_for(ap_nmis_done, 100000))
+		if (!poll_for(ap_nmis_done, 100000))
 			break;
 	}
 	EXPECT_EQ(ap_nmi_count, 5);
@@ -876,7 +889,7 @@ TEST(nmi_ipi)
 	ap_ipi_count = 0;
 	ap_cmd_arg = 1;
 	lapic_send_ipi(ap_apic_id, ICR_FIXED | ICR_ASSERT | VEC_IPI_TO_AP);
-	EXPECT(wait_for(ap_ipis_done, 100000));
+	EXPECT(poll_for(ap_ipis_done, 100000));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -940,7 +953,7 @@ TEST(x2apic_transitions)
 		ap_ipi_count = 0;
 		ap_cmd_arg = 1;
 		x2apic_write(LAPIC_ICR_LO, ((uint64_t)ap_apic_id << 32) | ICR_FIXED | ICR_ASSERT | VEC_IPI_TO_AP);
-		EXPECT(wait_for(ap_ipis_done, 100000));
+		EXPECT(poll_for(ap_ipis_done, 100000));
 	}
 
 	/* x2APIC -> xAPIC directly is illegal: #GP, mode unchanged */

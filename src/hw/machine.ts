@@ -13,6 +13,12 @@ import { EventQueue } from './events-queue.js';
 import { Lapic, routeApicMessage, APIC_MMIO_SIZE } from './devices/lapic.js';
 import { IoApic, IOAPIC_MMIO_SIZE } from './devices/ioapic.js';
 import type { MmioDevice } from './bus.js';
+import { Pit8254, PIT_PORT, PIT_PORT_COUNT } from './devices/pit8254.js';
+import { Rtc, RTC_PORT, RTC_PORT_COUNT } from './devices/rtc.js';
+import { AcpiPm, ACPI_PM_BASE, ACPI_PM_PORT_COUNT, PM_TIMER_PORT, SLP_TYP_S5 } from './devices/pm-timer.js';
+import { buildAcpiTables } from './acpi/tables.js';
+import { PciIsaBridge } from './devices/pci-isa-bridge.js';
+import { decodeMsi } from './devices/apic-message.js';
 import { CS, SS, DS, ES, FS, GS, TR, LDTR, IF } from './cpu/regs.js';
 import { loadMultiboot, type MultibootModule } from './boot/multiboot.js';
 import { Uart16550 } from './devices/uart16550.js';
@@ -67,7 +73,7 @@ export class Machine {
     if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8)
       throw new UserError(`--cpus must be between 1 and 8 (got ${cpus})`);
     this.mem = new PhysMem(opts.memMiB * 1024 * 1024);
-    this.uart = new Uart16550(opts.serial);
+    this.uart = new Uart16550(opts.serial, (l) => this.isaIrq(4, l));
     this.fwcfg = new FwCfg({ ramBytes: this.mem.ramBytes, cpus });
     const io = this.io;
     io.register(0x3f8, 8, this.uart);
@@ -91,7 +97,25 @@ export class Machine {
     io.register(ELCR_PORT, ELCR_PORT_COUNT, this.pic.elcr);
     io.register(PCI_CONFIG_PORT, PCI_CONFIG_PORT_COUNT, this.pci);
     io.register(POST_CODE_PORT, 1, new LatchPort('post'));
-    io.register(SYSTEM_CONTROL_B_PORT, 1, new SystemControlB());
+    // Timers. The PIT starts unprogrammed (there is no BIOS): nothing ticks until the guest
+    // programs it. ISA IRQs go to both the 8259s and the IOAPIC; IRQ0 is GSI 2 (MADT override).
+    this.pit = new Pit8254(this.clock, (l) => this.isaIrq(0, l), { initial: 'unprogrammed' });
+    io.register(PIT_PORT, PIT_PORT_COUNT, this.pit);
+    const portB = new SystemControlB();
+    portB.status = () => (this.pit.out2() ? 0x20 : 0);
+    portB.onWrite = (v) => this.pit.setGate2((v & 1) !== 0);
+    io.register(SYSTEM_CONTROL_B_PORT, 1, portB);
+    this.rtc = new Rtc(this.clock, (l) => this.isaIrq(8, l), { ramBytes: this.mem.ramBytes, cpus });
+    io.register(RTC_PORT, RTC_PORT_COUNT, this.rtc);
+    this.acpiPm = new AcpiPm(this.clock, {
+      sci: (l) => this.isaIrq(9, l),
+      onSleep: (t) => {
+        if (t === SLP_TYP_S5) throw new MachineStop('shutdown', 0, 'ACPI S5 power off');
+      },
+    });
+    io.register(ACPI_PM_BASE, ACPI_PM_PORT_COUNT, this.acpiPm);
+    this.pci.add(1, 0, new PciIsaBridge());
+    buildAcpiTables(this.mem, { cpus, pmTimerPort: PM_TIMER_PORT });
     this.ioapic = new IoApic((m) => routeApicMessage(m, this.lapics));
     this.mem.mmio.register(0xfec00000, IOAPIC_MMIO_SIZE, this.ioapic);
     for (let k = 0; k < cpus; k++) {
@@ -151,6 +175,20 @@ export class Machine {
     this.clock.nowFn = () => (this.running ?? this.cpus[0]).cycles;
   }
 
+  readonly pit: Pit8254;
+  readonly rtc: Rtc;
+  readonly acpiPm: AcpiPm;
+  /** An ISA interrupt line: to the 8259 pair and to the IOAPIC (IRQ0 is wired to GSI 2). */
+  isaIrq(irq: number, level: boolean): void {
+    this.pic.setIrq(irq, level);
+    this.ioapic.setIrq(irq === 0 ? 2 : irq, level);
+    if (level) for (const c of this.cpus) c.irqCheck = true;
+  }
+  /** A PCI MSI write (address/data) delivered to the local APICs. */
+  deliverMsi(address: number, data: number): void {
+    const m = decodeMsi(address, data);
+    if (m) routeApicMessage(m, this.lapics);
+  }
   readonly lapics: Lapic[] = [];
   readonly ioapic: IoApic;
   private apicMapped = -1;
@@ -239,7 +277,7 @@ export class Machine {
         for (const cpu of this.cpus) {
           this.running = cpu;
           while (cpu.cycles < roundEnd) {
-            const next = Math.min(roundEnd, this.clock.nextTime());
+            const next = Math.min(roundEnd, this.clock.nextTime(), cpu.vmx.preemptDeadline);
             if (this.pic.hasInterrupt()) cpu.irqCheck = true;
             cpu.deadline = Math.max(next, cpu.cycles + 1);
             const n = cpu.run(1e9);
