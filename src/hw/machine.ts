@@ -19,6 +19,7 @@ import { AcpiPm, ACPI_PM_BASE, ACPI_PM_PORT_COUNT, PM_TIMER_PORT, SLP_TYP_S5 } f
 import { buildAcpiTables } from './acpi/tables.js';
 import { PciIsaBridge } from './devices/pci-isa-bridge.js';
 import { decodeMsi } from './devices/apic-message.js';
+import { VmxHost } from './vmx/host.js';
 import { CS, SS, DS, ES, FS, GS, TR, LDTR, IF } from './cpu/regs.js';
 import { loadMultiboot, type MultibootModule } from './boot/multiboot.js';
 import { Uart16550 } from './devices/uart16550.js';
@@ -191,6 +192,10 @@ export class Machine {
   }
   readonly lapics: Lapic[] = [];
   readonly ioapic: IoApic;
+  /** The VT-x host interface of CPU `k`, for a hypervisor written in TypeScript. */
+  vmxHost(k = 0): VmxHost {
+    return new VmxHost(this.cpus[k], this.clock);
+  }
   private apicMapped = -1;
   /**
    * The xAPIC page: one MMIO window forwarding to the local APIC of the CPU that is

@@ -750,6 +750,11 @@ export class Cpu implements EventSink {
    * delivered here; MachineStop propagates to the machine.
    */
   run(budget: number): number {
+    const n = this.runInner(budget);
+    this.instret += n;
+    return n;
+  }
+  private runInner(budget: number): number {
     let n = 0;
     while (n < budget && this.cycles < this.deadline) {
       if (this.waitForSipi) return n;
@@ -832,7 +837,6 @@ export class Cpu implements EventSink {
         if (this.vmx.exitReady) return n;
       }
     }
-    this.instret += n;
     return n;
   }
 

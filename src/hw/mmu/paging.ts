@@ -73,7 +73,8 @@ export class PageWalker {
       let pa = (vpn * 4096) % TWO32;
       let perm = 0x3f;
       if (this.ept) {
-        pa = this.ept(pa, kind === ACC_WRITE ? 2 : kind === ACC_EXEC ? 4 : 1, la, false);
+        const off = la & 0xfff;
+        pa = this.ept(pa + off, kind === ACC_WRITE ? 2 : kind === ACC_EXEC ? 4 : 1, la, false) - off;
         perm = eptMask(this.eptPerm, perm);
       }
       this.tlb.fill(vpn, pa, mem.ramOffset(pa), perm, false, false);
@@ -223,8 +224,8 @@ export class PageWalker {
     let pa = pageBase + (((la < 0 ? la + 2 ** 48 : la) % pageSize) - (la & 0xfff)) + (la & 0xfff);
     let physPage = pa - (la & 0xfff);
     if (this.ept) {
-      physPage = this.ept(physPage, write ? 2 : exec ? 4 : 1, la, false);
-      pa = physPage + (la & 0xfff);
+      pa = this.ept(pa, write ? 2 : exec ? 4 : 1, la, false);
+      physPage = pa - (la & 0xfff);
     }
     let perm = 0;
     const supData = !smap || !allowU; // SMAP-sensitive supervisor accesses take the slow path

@@ -97,17 +97,22 @@ export class VmxUnit {
   }
 
   // ---------------------------------------------------------------- status flags (§30.2)
+  /** Outcome of the last VMX instruction: 0 success, -1 VMfailInvalid, else the VMfailValid error number. */
+  status = 0;
   succeed(): void {
+    this.status = 0;
     const cpu = this.cpu;
     cpu.setFlags(cpu.getFlags() & ~(CF | PF | AF | ZF | SF | OF));
   }
   failInvalid(): void {
+    this.status = -1;
     const cpu = this.cpu;
     cpu.setFlags((cpu.getFlags() & ~(PF | AF | ZF | SF | OF)) | CF);
   }
   failValid(err: number): void {
     const cpu = this.cpu;
     if (!this.current) return this.failInvalid();
+    this.status = err;
     cpu.setFlags((cpu.getFlags() & ~(CF | PF | AF | SF | OF)) | ZF);
     this.current.set(F.VM_INSTRUCTION_ERROR, err);
   }

@@ -1,0 +1,238 @@
+/**
+ * The host interface (DESIGN.md "The hardware boundary"): how a hypervisor written
+ * in TypeScript drives VT-x, the way KVM drives a real CPU. Each call mirrors one
+ * VMX instruction and goes through the same implementation x86 code uses; the only
+ * difference is at a VM exit, which is returned to the caller as an ExitRecord
+ * instead of loading the host-state area.
+ *
+ * The TypeScript host presents itself as a 64-bit host at CPL 0: the host-state
+ * area must describe a valid 64-bit host (the VM-entry checks of SDM 3C §26.2.2-4
+ * still apply), although it is never loaded.
+ */
+import type { Cpu } from '../cpu/cpu.js';
+import type { PhysMem } from '../mmu/physmem.js';
+import type { EventQueue } from '../events-queue.js';
+import { MachineStop } from '../cpu/fault.js';
+import { F } from './f.js';
+import * as B from './bits.js';
+import { VMCS_REVISION_ID } from './caps.js';
+
+/** Result of a VMX instruction: success, VMfailInvalid, or VMfailValid with its error number (§30.4). */
+export type VmxStatus =
+  { ok: true } | { ok: false; invalid: true } | { ok: false; invalid: false; error: number };
+
+/** A VM exit as the TypeScript host sees it (the VM-exit information fields, §24.9). */
+export interface ExitRecord {
+  kind: 'exit';
+  /** Basic exit reason (bits 15:0) and the full field. */
+  reason: number;
+  rawReason: number;
+  qualification: bigint;
+  guestLinearAddress: bigint;
+  guestPhysicalAddress: bigint;
+  instructionLength: number;
+  instructionInfo: number;
+  interruptionInfo: number;
+  interruptionErrorCode: number;
+  idtVectoringInfo: number;
+  idtVectoringErrorCode: number;
+}
+/** A VM entry that failed after the VMLAUNCH/VMRESUME checks passed (§26.8: reason with bit 31). */
+export interface EntryFailure {
+  kind: 'entry-failure';
+  reason: number;
+  qualification: bigint;
+  /** The name of the entry check that failed. */
+  check: string;
+}
+/** VMLAUNCH/VMRESUME failed as an instruction (VMfailInvalid/VMfailValid). */
+export interface EntryFail {
+  kind: 'vmfail';
+  status: VmxStatus;
+  check: string;
+}
+/** The guest ran out of the cycle budget without exiting. */
+export interface Timeout {
+  kind: 'timeout';
+}
+export type RunOutcome = ExitRecord | EntryFailure | EntryFail | Timeout;
+
+export class VmxHost {
+  constructor(
+    readonly cpu: Cpu,
+    readonly clock: EventQueue,
+  ) {}
+  get mem(): PhysMem {
+    return this.cpu.mem;
+  }
+  /** The revision identifier a VMXON/VMCS region must start with (IA32_VMX_BASIC[30:0]). */
+  get revisionId(): number {
+    return VMCS_REVISION_ID;
+  }
+  private status(): VmxStatus {
+    const s = this.cpu.vmx.status;
+    if (s === 0) return { ok: true };
+    if (s === -1) return { ok: false, invalid: true };
+    return { ok: false, invalid: false, error: s };
+  }
+
+  vmxon(regionHpa: number): VmxStatus {
+    const u = this.cpu.vmx;
+    u.tsHost = true;
+    if (u.on) {
+      u.fail(B.E.VMXON_IN_ROOT);
+      return this.status();
+    }
+    if (!u.validAddr(regionHpa) || (this.mem.read32(regionHpa) & 0x7fffffff) !== VMCS_REVISION_ID) {
+      u.failInvalid();
+      return this.status();
+    }
+    u.on = true;
+    u.vmxonPtr = regionHpa;
+    u.current = undefined;
+    u.succeed();
+    return this.status();
+  }
+  vmxoff(): VmxStatus {
+    const u = this.cpu.vmx;
+    for (const v of u.cache.values()) v.store(this.mem);
+    u.cache.clear();
+    u.on = false;
+    u.current = undefined;
+    u.succeed();
+    return this.status();
+  }
+  vmclear(hpa: number): VmxStatus {
+    const u = this.cpu.vmx;
+    if (!u.validAddr(hpa)) u.fail(B.E.VMCLEAR_INVALID_ADDR);
+    else if (hpa === u.vmxonPtr) u.fail(B.E.VMCLEAR_VMXON_PTR);
+    else {
+      u.clear(hpa);
+      u.succeed();
+    }
+    return this.status();
+  }
+  vmptrld(hpa: number): VmxStatus {
+    const u = this.cpu.vmx;
+    const err = u.load(hpa);
+    if (err) u.fail(err);
+    else u.succeed();
+    return this.status();
+  }
+  vmptrst(): number {
+    return this.cpu.vmx.current ? this.cpu.vmx.current.addr : -1;
+  }
+  /** VMREAD: the field value (64-bit fields whole), or the failure. */
+  vmread(enc: number): bigint | VmxStatus {
+    const u = this.cpu.vmx;
+    if (!u.current) {
+      u.failInvalid();
+      return this.status();
+    }
+    if (!u.supportsField(enc)) {
+      u.failValid(B.E.VMRW_UNSUPPORTED_FIELD);
+      return this.status();
+    }
+    const { lo, hi } = u.readField(u.current, enc);
+    u.succeed();
+    return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+  }
+  vmwrite(enc: number, value: bigint | number): VmxStatus {
+    const u = this.cpu.vmx;
+    if (!u.current) u.failInvalid();
+    else if (!u.supportsField(enc)) u.failValid(B.E.VMRW_UNSUPPORTED_FIELD);
+    else if (u.isReadOnly(enc) && !u.caps.vmwriteAnyField) u.failValid(B.E.VMWRITE_READ_ONLY);
+    else {
+      const v = BigInt.asUintN(64, BigInt(value));
+      u.writeField(u.current, enc, Number(v & 0xffffffffn) | 0, Number(v >> 32n) | 0);
+      u.succeed();
+    }
+    return this.status();
+  }
+  invept(type: number, eptp: bigint): VmxStatus {
+    void eptp;
+    const u = this.cpu.vmx;
+    if (type !== 1 && type !== 2) u.fail(B.E.INVEPT_INVVPID_INVALID_OPERAND);
+    else {
+      this.cpu.tlb.flushAll();
+      u.succeed();
+    }
+    return this.status();
+  }
+  invvpid(type: number, vpid: number, linear = 0): VmxStatus {
+    const u = this.cpu.vmx;
+    if (type > 3 || (type !== 2 && vpid === 0)) u.fail(B.E.INVEPT_INVVPID_INVALID_OPERAND);
+    else {
+      if (type === 0) this.cpu.tlb.flushPage(Math.floor(linear / 4096));
+      else this.cpu.tlb.flushAll();
+      u.succeed();
+    }
+    return this.status();
+  }
+
+  vmlaunch(maxCycles = Infinity): RunOutcome {
+    return this.run(true, maxCycles);
+  }
+  vmresume(maxCycles = Infinity): RunOutcome {
+    return this.run(false, maxCycles);
+  }
+
+  /** VM entry, then run the guest (firing timer events) until it exits. */
+  private run(launch: boolean, maxCycles: number): RunOutcome {
+    const cpu = this.cpu;
+    const u = cpu.vmx;
+    u.tsHost = true;
+    u.exitReady = false;
+    u.status = 0;
+    const before = cpu.vmx.current?.get32(F.VM_EXIT_REASON);
+    void before;
+    u.enter(launch);
+    if (u.status !== 0) return { kind: 'vmfail', status: this.status(), check: u.lastEntryCheck };
+    if (u.exitReady) {
+      const v = u.current!;
+      return {
+        kind: 'entry-failure',
+        reason: v.get32(F.VM_EXIT_REASON) & 0xffff,
+        qualification: BigInt(v.getU(F.EXIT_QUALIFICATION)),
+        check: u.lastEntryCheck,
+      };
+    }
+    const end = cpu.cycles + maxCycles;
+    while (!u.exitReady) {
+      if (cpu.cycles >= end) return { kind: 'timeout' };
+      const next = Math.min(end, this.clock.nextTime(), u.preemptDeadline, cpu.cycles + 100_000);
+      cpu.deadline = Math.max(next, cpu.cycles + 1);
+      const n = cpu.run(1e9);
+      if (n === 0 && cpu.halted && !u.exitReady) cpu.cycles = Math.max(cpu.cycles, next);
+      try {
+        this.clock.runDue(cpu.cycles);
+      } catch (e) {
+        if (e instanceof MachineStop) throw e;
+        throw e;
+      }
+    }
+    cpu.deadline = Infinity;
+    return this.exitRecord();
+  }
+
+  private exitRecord(): ExitRecord {
+    const v = this.cpu.vmx.current!;
+    const big = (enc: number): bigint =>
+      BigInt.asUintN(64, (BigInt(v.getHi(enc)) << 32n) | BigInt(v.get32(enc)));
+    const raw = v.get32(F.VM_EXIT_REASON);
+    return {
+      kind: 'exit',
+      reason: raw & 0xffff,
+      rawReason: raw,
+      qualification: big(F.EXIT_QUALIFICATION),
+      guestLinearAddress: big(F.GUEST_LINEAR_ADDRESS),
+      guestPhysicalAddress: big(F.GUEST_PHYSICAL_ADDRESS),
+      instructionLength: v.get32(F.VM_EXIT_INSTRUCTION_LEN),
+      instructionInfo: v.get32(F.VMX_INSTRUCTION_INFO),
+      interruptionInfo: v.get32(F.VM_EXIT_INTR_INFO),
+      interruptionErrorCode: v.get32(F.VM_EXIT_INTR_ERROR_CODE),
+      idtVectoringInfo: v.get32(F.IDT_VECTORING_INFO_FIELD),
+      idtVectoringErrorCode: v.get32(F.IDT_VECTORING_ERROR_CODE),
+    };
+  }
+}

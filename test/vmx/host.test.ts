@@ -1,0 +1,174 @@
+/**
+ * The VT-x host interface with synthetic guests: a TypeScript host runs 64-bit
+ * guest code under EPT and checks exits, qualifications, EPT violations and
+ * VM-entry failures, through the same VMX implementation x86 code uses.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Machine, VMCS_FIELD as F, EXIT_REASON as R, type VmxHost } from '../../src/hw/index.js';
+
+const VMXON = 0x10000,
+  VMCS = 0x11000,
+  EPT_PML4 = 0x20000,
+  EPT_PDPT = 0x21000,
+  EPT_PD = 0x22000,
+  G_PML4 = 0x30000,
+  G_PDPT = 0x31000,
+  CODE = 0x100000;
+
+function w64(m: Machine, pa: number, v: number): void {
+  m.mem.write32(pa, v % 4294967296);
+  m.mem.write32(pa + 4, Math.floor(v / 4294967296));
+}
+
+/** A machine, a host interface in VMX operation, and a VMCS for a 64-bit guest at CODE running `code`. */
+function setup(code: number[], tweak?: (h: VmxHost) => void): { m: Machine; h: VmxHost } {
+  const m = new Machine({ memMiB: 64, serial: () => {} });
+  const h = m.vmxHost();
+  m.mem.write32(VMXON, h.revisionId);
+  m.mem.write32(VMCS, h.revisionId);
+  // EPT: identity map of the first GiB with 2 MiB pages, RWX, write-back.
+  w64(m, EPT_PML4, EPT_PDPT | 7);
+  w64(m, EPT_PDPT, EPT_PD | 7);
+  for (let k = 0; k < 512; k++) w64(m, EPT_PD + 8 * k, k * 0x200000 + (7 | (6 << 3) | 0x80));
+  // Guest page tables: 2 GiB identity-mapped with 1 GiB pages (the second GiB has no EPT mapping).
+  w64(m, G_PML4, G_PDPT | 3);
+  w64(m, G_PDPT, 0x83);
+  w64(m, G_PDPT + 8, 0x40000000 + 0x83);
+  m.mem.writeBytes(CODE, new Uint8Array(code));
+  assert.deepEqual(h.vmxon(VMXON), { ok: true });
+  assert.deepEqual(h.vmclear(VMCS), { ok: true });
+  assert.deepEqual(h.vmptrld(VMCS), { ok: true });
+  const caps = m.cpus[0].vmx.caps;
+  const wr = (enc: number, v: number | bigint): void =>
+    assert.deepEqual(h.vmwrite(enc, v), { ok: true }, `vmwrite ${enc.toString(16)}`);
+  wr(F.PIN_BASED_VM_EXEC_CONTROL, caps.truePin.must1);
+  wr(F.CPU_BASED_VM_EXEC_CONTROL, caps.trueProc.must1 | (1 << 7) | (1 << 31)); // HLT exiting, secondary controls
+  wr(F.SECONDARY_VM_EXEC_CONTROL, 1 << 1); // enable EPT
+  wr(F.VM_EXIT_CONTROLS, caps.trueExit.must1 | (1 << 9)); // 64-bit host
+  wr(F.VM_ENTRY_CONTROLS, caps.trueEntry.must1 | (1 << 9)); // IA-32e mode guest
+  wr(F.EPT_POINTER, EPT_PML4 | 6 | (3 << 3));
+  wr(F.VMCS_LINK_POINTER, 0xffffffffffffffffn);
+  for (const [cr0, cr3, cr4] of [
+    [F.HOST_CR0, F.HOST_CR3, F.HOST_CR4],
+    [F.GUEST_CR0, F.GUEST_CR3, F.GUEST_CR4],
+  ]) {
+    wr(cr0, 0x80000031);
+    wr(cr3, G_PML4);
+    wr(cr4, 0x2020);
+  }
+  wr(F.HOST_CS_SELECTOR, 8);
+  wr(F.HOST_SS_SELECTOR, 0x10);
+  wr(F.HOST_TR_SELECTOR, 0x18);
+  wr(F.HOST_RIP, 0x1000);
+  wr(F.HOST_RSP, 0x2000);
+  wr(F.GUEST_CS_SELECTOR, 8);
+  wr(F.GUEST_CS_AR_BYTES, 0xa09b);
+  wr(F.GUEST_CS_LIMIT, 0xffffffff);
+  for (const [sel, ar, lim] of [
+    [F.GUEST_SS_SELECTOR, F.GUEST_SS_AR_BYTES, F.GUEST_SS_LIMIT],
+    [F.GUEST_DS_SELECTOR, F.GUEST_DS_AR_BYTES, F.GUEST_DS_LIMIT],
+    [F.GUEST_ES_SELECTOR, F.GUEST_ES_AR_BYTES, F.GUEST_ES_LIMIT],
+    [F.GUEST_FS_SELECTOR, F.GUEST_FS_AR_BYTES, F.GUEST_FS_LIMIT],
+    [F.GUEST_GS_SELECTOR, F.GUEST_GS_AR_BYTES, F.GUEST_GS_LIMIT],
+  ]) {
+    wr(sel, 0x10);
+    wr(ar, 0xc093);
+    wr(lim, 0xffffffff);
+  }
+  wr(F.GUEST_TR_SELECTOR, 0x18);
+  wr(F.GUEST_TR_AR_BYTES, 0x8b);
+  wr(F.GUEST_TR_LIMIT, 0x67);
+  wr(F.GUEST_LDTR_AR_BYTES, 0x10000);
+  wr(F.GUEST_GDTR_LIMIT, 0xffff);
+  wr(F.GUEST_IDTR_LIMIT, 0xffff);
+  wr(F.GUEST_RIP, CODE);
+  wr(F.GUEST_RSP, 0x200000);
+  wr(F.GUEST_RFLAGS, 2);
+  tweak?.(h);
+  return { m, h };
+}
+
+test('CPUID exits with its instruction length, then HLT exits after VMRESUME', () => {
+  // xor eax, eax; cpuid; hlt
+  const { h } = setup([0x31, 0xc0, 0x0f, 0xa2, 0xf4]);
+  const e1 = h.vmlaunch(1e6);
+  assert.equal(e1.kind, 'exit');
+  if (e1.kind !== 'exit') return;
+  assert.equal(e1.reason, R.CPUID);
+  assert.equal(e1.instructionLength, 2);
+  assert.equal(h.vmread(F.GUEST_RIP), BigInt(CODE + 2));
+  h.vmwrite(F.GUEST_RIP, CODE + 4);
+  const e2 = h.vmresume(1e6);
+  assert.equal(e2.kind === 'exit' && e2.reason, R.HLT);
+  assert.equal(e2.kind === 'exit' && e2.instructionLength, 1);
+});
+
+test('VMRESUME of a clear VMCS fails with VM-instruction error 5, VMLAUNCH of a launched one with 4', () => {
+  const { h } = setup([0x0f, 0xa2]);
+  const r = h.vmresume(1e6);
+  assert.deepEqual(r.kind === 'vmfail' && r.status, { ok: false, invalid: false, error: 5 });
+  assert.equal(h.vmread(F.VM_INSTRUCTION_ERROR), 5n);
+  assert.equal(h.vmlaunch(1e6).kind, 'exit');
+  const r2 = h.vmlaunch(1e6);
+  assert.deepEqual(r2.kind === 'vmfail' && r2.status, { ok: false, invalid: false, error: 4 });
+});
+
+test('an access to guest-physical memory EPT does not map is an EPT violation with GPA and qualification', () => {
+  // mov rax, [0x40000010] (via mov eax, moffs32 with REX.W + 0x67 is awkward: use mov rbx, imm; mov rax, [rbx])
+  const code = [0x48, 0xbb, 0x10, 0, 0, 0x40, 0, 0, 0, 0, 0x48, 0x8b, 0x03, 0xf4];
+  const { h } = setup(code);
+  const e = h.vmlaunch(1e6);
+  assert.equal(e.kind === 'exit' && e.reason, R.EPT_VIOLATION);
+  if (e.kind !== 'exit') return;
+  assert.equal(e.guestPhysicalAddress, 0x40000010n);
+  assert.equal(e.guestLinearAddress, 0x40000010n);
+  // Read access (bit 0), not readable/writable/executable (bits 5:3 = 0), linear address valid (7) and translated (8).
+  assert.equal(e.qualification, (1n << 0n) | (1n << 7n) | (1n << 8n));
+  assert.equal(h.vmread(F.GUEST_RIP), BigInt(CODE + 10));
+});
+
+test('an invalid guest state is a VM-entry failure (exit reason 33) naming the failed check', () => {
+  const { h } = setup([0xf4], (h) => h.vmwrite(F.GUEST_RFLAGS, 0)); // RFLAGS bit 1 must be 1
+  const r = h.vmlaunch(1e6);
+  assert.equal(r.kind, 'entry-failure');
+  if (r.kind !== 'entry-failure') return;
+  assert.equal(r.reason, R.INVALID_GUEST_STATE);
+  assert.match(r.check, /RFLAGS/);
+  assert.equal(h.vmread(F.VM_EXIT_REASON), BigInt(0x80000000 + 33));
+});
+
+test('invalid controls fail with VMfailValid 7, an invalid host state with 8', () => {
+  const a = setup([0xf4], (h) => h.vmwrite(F.CR3_TARGET_COUNT, 5));
+  const r = a.h.vmlaunch(1e6);
+  assert.deepEqual(r.kind === 'vmfail' && r.status, { ok: false, invalid: false, error: 7 });
+  assert.match(r.kind === 'vmfail' ? r.check : '', /CR3-target count/);
+  const b = setup([0xf4], (h) => h.vmwrite(F.HOST_CS_SELECTOR, 0));
+  const r2 = b.h.vmlaunch(1e6);
+  assert.deepEqual(r2.kind === 'vmfail' && r2.status, { ok: false, invalid: false, error: 8 });
+});
+
+test('VMREAD/VMWRITE of an unsupported encoding fail with error 12; no current VMCS is VMfailInvalid', () => {
+  const { h } = setup([0xf4]);
+  assert.deepEqual(h.vmread(0x7fff), { ok: false, invalid: false, error: 12 });
+  assert.deepEqual(h.vmwrite(0x2001 + 0x100, 1), { ok: false, invalid: false, error: 12 });
+  h.vmclear(VMCS);
+  assert.deepEqual(h.vmread(F.GUEST_RIP), { ok: false, invalid: true });
+});
+
+test('the exception bitmap turns a guest #UD into an exit with interruption information', () => {
+  const { h } = setup([0x0f, 0x0b], (h) => h.vmwrite(F.EXCEPTION_BITMAP, 1 << 6));
+  const e = h.vmlaunch(1e6);
+  assert.equal(e.kind === 'exit' && e.reason, R.EXCEPTION_NMI);
+  // valid | hardware exception (type 3) | vector 6
+  assert.equal(e.kind === 'exit' && e.interruptionInfo, (0x80000000 | (3 << 8) | 6) >>> 0);
+});
+
+test('guest code runs without exits at bare-metal speed in instructions (a counted loop)', () => {
+  // mov ecx, 100000; l: dec ecx; jnz l; hlt
+  const { m, h } = setup([0xb9, 0xa0, 0x86, 0x01, 0x00, 0xff, 0xc9, 0x75, 0xfc, 0xf4]);
+  const before = m.cpus[0].instret;
+  const e = h.vmlaunch(1e8);
+  assert.equal(e.kind === 'exit' && e.reason, R.HLT);
+  assert.ok(m.cpus[0].instret - before >= 200000);
+});
