@@ -738,7 +738,7 @@ static volatile uint32_t ap_seen_lapic_id, ap_seen_cpuid_id;
 static volatile uint64_t ap_seen_efer, ap_seen_apic_base, ap_seen_cr0;
 
 /* Commands for the AP's loop */
-enum { CMD_NONE, CMD_SEND_IPIS, CMD_EXIT };
+enum { CMD_NONE, CMD_SEND_IPIS };
 static volatile uint32_t ap_cmd, ap_cmd_arg, ap_cmd_result;
 static volatile uint32_t ap_ipi_count, ap_nmi_count, bsp_ipi_count;
 
@@ -768,15 +768,19 @@ static void nmi_isr(struct frame *f)
 /* AP: send ap_cmd_arg fixed IPIs to the BSP, one at a time, each after the BSP counted the
  * previous one (a second IPI of the same vector while the first is still in the IRR would
  * merge with it). Returns how many were seen. */
+static volatile uint64_t ap_max_wait; /* longest wait for the BSP to count an IPI, TSC ticks */
 static uint32_t ap_send_ipis(uint32_t n)
 {
-	uint64_t limit = tsc_freq / 10; /* 100 ms per IPI */
+	uint64_t limit = tsc_freq / 50; /* 20 ms per IPI */
 	uint32_t start = bsp_ipi_count;
+	ap_max_wait = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		lapic_send_ipi(bsp_id, ICR_FIXED | ICR_ASSERT | VEC_IPI_TO_BSP);
 		uint64_t t0 = rdtsc();
+		lapic_send_ipi(bsp_id, ICR_FIXED | ICR_ASSERT | VEC_IPI_TO_BSP);
 		while (bsp_ipi_count - start < i + 1 && rdtsc() - t0 < limit)
 			cpu_pause();
+		if (rdtsc() - t0 > ap_max_wait)
+			ap_max_wait = rdtsc() - t0;
 	}
 	return bsp_ipi_count - start;
 }
@@ -807,14 +811,6 @@ static void ap_main(unsigned index, void *arg)
 }
 
 static bool ap_idle(void) { return ap_cmd == CMD_NONE; }
-
-static bool ap_command(uint32_t cmd, uint32_t arg)
-{
-	ap_cmd_arg = arg;
-	__atomic_store_n(&ap_cmd, cmd, __ATOMIC_SEQ_CST);
-	lapic_send_ipi(ap_apic_id, ICR_FIXED | ICR_ASSERT | VEC_WAKE_AP);
-	return poll_for(ap_idle, 1000000);
-}
 
 TEST(smp_init_sipi)
 {
@@ -871,13 +867,22 @@ TEST(ipi_bsp_to_ap)
 	EXPECT_EQ(bsp_ipi_count, 0);
 }
 
+static bool bsp_got_100(void) { return bsp_ipi_count >= 100; }
+
 TEST(ipi_ap_to_bsp)
 {
 	ASSERT(ap_running);
 	bsp_ipi_count = 0;
 	ap_cmd_result = 0;
-	/* the BSP idles in HLT with IF=1 while the AP sends; each IPI wakes it */
-	EXPECT(ap_command(CMD_SEND_IPIS, 100));
+	ap_cmd_arg = 100;
+	uint64_t t0 = rdtsc();
+	__atomic_store_n(&ap_cmd, CMD_SEND_IPIS, __ATOMIC_SEQ_CST);
+	lapic_send_ipi(ap_apic_id, ICR_FIXED | ICR_ASSERT | VEC_WAKE_AP);
+	/* the BSP idles in HLT with IF=1 while the AP sends: each IPI wakes it */
+	EXPECT(wait_for(bsp_got_100, 5000000));
+	uint64_t t1 = rdtsc();
+	EXPECT(poll_for(ap_idle, 3000000));
+	printf("info: ipi_ap_to_bsp: 100 IPIs in %lu TSC ticks, longest round trip %lu\n", t1 - t0, ap_max_wait);
 	EXPECT_EQ(ap_cmd_result, 100);
 	EXPECT_EQ(bsp_ipi_count, 100);
 }

@@ -127,6 +127,20 @@ export class Cpu implements EventSink {
   /** TSC offset added on RDTSC (VMX adds its own later). */
   tscBase = 0;
   readonly cost = new CpuCost();
+  /** Monitor trap flag active (non-root): a VM exit after each guest instruction (SDM 3C §25.5.2). */
+  mtf = 0;
+  private mtfExit(): void {
+    const x = this.vmx.exitInfo;
+    x.reason = R.MONITOR_TRAP_FLAG;
+    x.qualification = 0;
+    x.instructionLength = 0;
+    x.intrInfo = 0;
+    x.intrError = 0;
+    x.guestLinear = 0;
+    x.guestPhysical = 0;
+    x.instructionInfo = 0;
+    this.vmx.completeExit();
+  }
   /** VMX non-root operation (a guest runs under a VMCS). */
   nonRoot = false;
   /** TSC offset of the running guest (TSC offsetting control). */
@@ -776,7 +790,7 @@ export class Cpu implements EventSink {
           let i: Insn | undefined;
           if (off >= 0 && off < 4096) i = this.curPageSlots![off];
           if (i === undefined) i = this.fetchSlow(la);
-          const tf = this.fl.word & TF;
+          const tf = (this.fl.word & TF) | this.mtf;
           if (this.trace !== undefined) this.trace(this, i);
           else if (i.block !== undefined && !tf && budget - n >= MAX_BLOCK) {
             // Compiled block: runs to its end unless an instruction faults or writes its own code.
@@ -806,7 +820,14 @@ export class Cpu implements EventSink {
           i.fn(this, i);
           this.cycles += i.cost;
           n++;
-          if (tf) this.singleStepTrap();
+          if (tf) {
+            if (this.mtf) {
+              this.mtfExit();
+              if (this.vmx.exitReady) return n;
+              break;
+            }
+            this.singleStepTrap();
+          }
           if (this.irqCheck || this.intShadow || this.halted || this.cycles >= this.deadline) {
             if (this.intShadow) this.intShadow--;
             break;

@@ -581,6 +581,7 @@ function startNonRoot(u: VmxUnit, v: Vmcs, c: Ctx): void {
   u.entryCtls = c.entry;
   u.exceptionBitmap = v.get32(F.EXCEPTION_BITMAP);
   cpu.nonRoot = true;
+  cpu.mtf = c.proc & B.CPU_MTF ? 1 : 0;
   cpu.tscGuestOffset = c.proc & B.CPU_TSC_OFFSETTING ? v.getNum(F.TSC_OFFSET) : 0;
   cpu.eptActive = (c.proc2 & B.SEC_EPT) !== 0;
   cpu.walker.ept = cpu.eptActive

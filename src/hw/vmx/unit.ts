@@ -252,6 +252,7 @@ export class VmxUnit {
     v.set(F.IDT_VECTORING_ERROR_CODE, idtError);
     saveGuestState(cpu, v, this.exitCtls);
     cpu.nonRoot = false;
+    cpu.mtf = 0;
     this.preemptDeadline = Infinity;
     cpu.tscGuestOffset = 0;
     cpu.eptActive = false;

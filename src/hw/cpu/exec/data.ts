@@ -33,6 +33,7 @@ import {
   Mode,
 } from '../regs.js';
 import { loadSegment } from '../segments.js';
+import { R, CPU_PAUSE } from '../../vmx/bits.js';
 
 const TWO32 = 4294967296;
 
@@ -103,7 +104,10 @@ function xchg(e: OpcodeEntry): Handler {
   if (e.operands === 'Zv,rAX')
     return (cpu, i) => {
       // 90 without REX.B is NOP (and PAUSE with F3): it does not zero-extend EAX.
-      if (i.rm === 0) return;
+      if (i.rm === 0) {
+        if (i.rep === 0xf3 && cpu.nonRoot && cpu.vmx.proc & CPU_PAUSE) cpu.vmx.exit(R.PAUSE, 0, i.len);
+        return;
+      }
       const size = i.size;
       const a = cpu.getReg(0, size),
         ah = cpu.hi;

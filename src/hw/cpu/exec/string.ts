@@ -22,6 +22,8 @@ import { ACC_READ, ACC_WRITE } from '../../mmu/paging.js';
 import { DF, DS, ES, Mode } from '../regs.js';
 import { alu, OP_CMP } from './alu.js';
 import { checkIoPermission } from './io-perm.js';
+import { ioExits, ioQual } from '../../vmx/intercepts.js';
+import { R } from '../../vmx/bits.js';
 
 const TWO32 = 4294967296;
 /** Iterations of a repeated string instruction per execution. */
@@ -174,7 +176,15 @@ function stringHandler(op: number): Handler {
     const down = (cpu.fl.word & DF) !== 0;
     const delta = down ? -size : size;
     const port = cpu.rlo[2] & 0xffff;
-    if (io) checkIoPermission(cpu, port, size);
+    if (io) {
+      checkIoPermission(cpu, port, size);
+      // VM exit for INS/OUTS under I/O exiting (SDM 3C §25.1.3), qualification of Table 27-5.
+      if (cpu.nonRoot && ioExits(cpu, port, size))
+        cpu.vmx.exit(R.IO_INSTRUCTION, ioQual(size, op === INS, true, i.rep !== 0, false, port), i.len, {
+          instructionInfo:
+            ((i.asize === 2 ? 0 : i.asize === 4 ? 1 : 2) << 7) | ((op === OUTS ? srcSeg : 0) << 15),
+        });
+    }
     const rep = i.rep !== 0;
     let n = 1,
       again = false;
