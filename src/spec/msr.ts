@@ -6,6 +6,7 @@ export const MSR = {
   FEATURE_CONTROL: 0x3a,
   TSC_ADJUST: 0x3b,
   BIOS_SIGN_ID: 0x8b,
+  SMM_MONITOR_CTL: 0x9b,
   MTRRCAP: 0xfe,
   SYSENTER_CS: 0x174,
   SYSENTER_ESP: 0x175,

@@ -52,6 +52,8 @@ export function readMsr(cpu: Cpu, n: number): bigint {
       return 0x508n; // 8 variable ranges, fixed ranges, write-combining
     case MSR.MISC_ENABLE:
       return cpu.msrs.get(n) ?? 1n;
+    case MSR.SMM_MONITOR_CTL:
+      return 0n; // no dual-monitor treatment of SMM (SDM 3C §34.15.5)
     case MSR.PLATFORM_ID:
     case MSR.BIOS_SIGN_ID:
     case MSR.MCG_CAP:
@@ -137,6 +139,10 @@ export function writeMsr(cpu: Cpu, n: number, v: bigint): void {
       cpu.msrs.set(n, v);
       return;
     }
+    case MSR.SMM_MONITOR_CTL:
+      // Only writable in SMM on parts with dual-monitor treatment: #GP here.
+      cpu.gp(0);
+      return;
     case MSR.MISC_ENABLE:
     case MSR.BIOS_SIGN_ID:
     case MSR.MCG_STATUS:

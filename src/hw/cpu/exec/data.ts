@@ -266,7 +266,10 @@ function pop(e: OpcodeEntry): Handler {
       const v = cpu.peekStack(0, i.size);
       loadSegment(cpu, seg, v & 0xffff);
       cpu.pop(i.size);
-      if (seg === SS) cpu.intShadow = 2; // POP SS blocks interrupts for one instruction (SDM Vol. 2 POP)
+      if (seg === SS) {
+        cpu.intShadow = 2; // POP SS blocks interrupts for one instruction (SDM Vol. 2 POP)
+        cpu.movSsShadow = true;
+      }
     };
   }
   if (op === 'Zv')
@@ -416,7 +419,10 @@ function movSeg(e: OpcodeEntry): Handler {
     if (sreg > 5 || sreg === CS) cpu.fault(UD);
     const v = cpu.readE(i, 2);
     loadSegment(cpu, sreg, v);
-    if (sreg === SS) cpu.intShadow = 2;
+    if (sreg === SS) {
+      cpu.intShadow = 2;
+      cpu.movSsShadow = true;
+    }
   };
 }
 
@@ -430,7 +436,10 @@ function lxs(seg: number): Handler {
     const sel = cpu.rd16(la + size);
     loadSegment(cpu, seg, sel);
     cpu.setReg(i.reg, size, off, offh);
-    if (seg === SS) cpu.intShadow = 2;
+    if (seg === SS) {
+      cpu.intShadow = 2;
+      cpu.movSsShadow = true;
+    }
   };
 }
 

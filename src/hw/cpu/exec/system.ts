@@ -477,7 +477,10 @@ function cli(cpu: Cpu): void {
 function sti(cpu: Cpu): void {
   if (cpu.mode !== Mode.Real && cpu.cpl > (cpu.fl.word & IOPL) >> 12) cpu.gp(0);
   // STI blocks interrupts until after the next instruction if IF was 0 (SDM Vol. 2 STI).
-  if (!(cpu.fl.word & IF)) cpu.intShadow = 2;
+  if (!(cpu.fl.word & IF)) {
+    cpu.intShadow = 2;
+    cpu.movSsShadow = false;
+  }
   cpu.fl.word |= IF;
   cpu.irqCheck = true;
 }
