@@ -7,8 +7,8 @@
  * CS:IP = 0x0800:0000 in real mode, loads a GDT, enters protected mode, turns on PAE paging with
  * the BSP's CR3, EFER.LME and CR0 (long mode), switches to its own 16 KiB stack and calls C.
  * There it loads the BSP's GDT and IDT (no TSS: IST stacks and ring changes are BSP-only),
- * initialises its local APIC (lapic_init_cpu(SMP_SPURIOUS_VECTOR), xAPIC mode), reports in and calls fn(cpu_index, arg) with IF=0. If fn returns,
- * the AP halts with interrupts disabled.
+ * initialises its local APIC (lapic_init_cpu(SMP_SPURIOUS_VECTOR), xAPIC mode), reports in
+ * and calls fn(cpu_index, arg) with IF=0. If fn returns, the AP halts with interrupts disabled.
  *
  * APs share the IDT handler table with the BSP: register handlers for every vector an AP can
  * receive (including SMP_SPURIOUS_VECTOR). The test harness (catch_run, EXPECT) and printf are

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Run one guest kernel on Bochs (a second VMX implementation, with EPT), headless.
 #   tools/bochs-run.sh build/vmx-tests.elf [ARGS]
 # Needs Debian's bochs, bochsbios, vgabios, grub-pc-bin, grub-common, xorriso, mtools:
@@ -22,7 +22,7 @@ args="$*"
 cpu=${BOCHS_CPU:-corei7_haswell_4770}
 timeout=${BOCHS_TIMEOUT:-900}
 megs=${BOCHS_MEGS:-256}
-for t in bochs grub-mkrescue xorriso script setsid; do
+for t in bochs grub-mkrescue xorriso script; do
 	command -v $t >/dev/null 2>&1 || { echo "bochs-run: $t not found (see the comment at the top)" >&2; exit 2; }
 done
 [ -f "$kernel" ] || { echo "bochs-run: no such kernel: $kernel" >&2; exit 2; }
@@ -72,11 +72,12 @@ EOF
 echo c >"$work/dbg.rc"
 : >"$work/serial.txt"
 
-# Bochs' term display wants a terminal: run it under script(1) in its own session so that
-# exactly the processes started here can be stopped by their process-group id.
-TERM=xterm setsid script -qec "bochs -q -f $work/bochsrc -rc $work/dbg.rc" /dev/null \
+# Bochs' term display wants a terminal: run it under script(1). The inner shell records its
+# pid and execs Bochs, so exactly the processes started here can be stopped by their ids.
+: >"$work/bochs.pid"
+TERM=xterm script -qec "echo \$\$ >$work/bochs.pid; exec bochs -q -f $work/bochsrc -rc $work/dbg.rc" /dev/null \
 	</dev/null >"$work/console.txt" 2>&1 &
-pid=$!
+spid=$!
 
 status=2
 elapsed=0
@@ -86,16 +87,18 @@ while :; do
 		break
 	fi
 	grep -q '^FATAL' "$work/serial.txt" 2>/dev/null && break
-	kill -0 $pid 2>/dev/null || break
+	kill -0 $spid 2>/dev/null || break
 	[ $elapsed -ge $timeout ] && { echo "bochs-run: timeout after ${timeout}s" >&2; break; }
 	sleep 1
 	elapsed=$((elapsed + 1))
 done
 sleep 1
-kill -TERM -- -$pid 2>/dev/null
-sleep 1
-kill -KILL -- -$pid 2>/dev/null
-wait $pid 2>/dev/null
+bpid=$(cat "$work/bochs.pid" 2>/dev/null)
+# Bochs ignores SIGTERM while it runs: SIGKILL it; script(1) then ends by itself.
+[ -n "$bpid" ] && kill -KILL "$bpid" 2>/dev/null
+for _ in 1 2 3 4 5; do kill -0 $spid 2>/dev/null || break; sleep 1; done
+kill -KILL $spid 2>/dev/null
+wait $spid 2>/dev/null
 
 tr -d '\r' <"$work/serial.txt"
 if [ $status = 2 ]; then

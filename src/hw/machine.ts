@@ -259,8 +259,9 @@ export class Machine {
   get cycles(): number {
     return this.cpus[0].cycles;
   }
+  /** Instructions retired by all CPUs. */
   get instructions(): number {
-    return this.cpus[0].instret;
+    return this.cpus.reduce((a, c) => a + c.instret, 0);
   }
 
   /** Simulated time and timer events (cycles). */

@@ -81,6 +81,7 @@ export const FEATURES = {
 /** "GenuineIntel" as EBX, EDX, ECX. */
 export const VENDOR = [0x756e6547, 0x49656e69, 0x6c65746e];
 /** Brand string, 48 bytes, leaves 0x80000002-4. */
-export const BRAND = 'turtles virtual x86-64 CPU (Nehalem-like) @ 2.90GHz';
+/** At most 47 characters (leaves 0x80000002-4 hold 48 bytes with the terminating NUL). */
+export const BRAND = 'turtles x86-64 CPU (Nehalem-EP-like) @ 2.90GHz';
 /** CPUID.80000008H:EAX: 48 linear bits, 40 physical bits. */
 export const ADDR_SIZES = (48 << 8) | 40;

@@ -39,9 +39,11 @@ test('hello.elf prints the greeting and exits with code 0 (status 1)', () => {
   assert.equal(r.status, 1, r.stderr);
 });
 
+const KERNEL_ARGS: Record<string, string[]> = { 'platform-tests': ['--cpus', '2'] };
+SELF_TESTS.push('platform-tests', 'vmx-tests');
 for (const k of SELF_TESTS) {
   test(`${k}.elf passes on the bare machine`, () => {
-    const r = runKernel(k);
+    const r = runKernel(k, KERNEL_ARGS[k] ?? []);
     const fails = r.stdout.split('\n').filter((l) => l.startsWith('FAIL'));
     assert.deepEqual(fails, [], `${k}: failures\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /^PASS /m, `${k}: no PASS line\n${r.stdout}`);
@@ -54,11 +56,11 @@ for (const k of SELF_TESTS) {
   });
 }
 
-test('the same run twice gives identical output and cycle counts', () => {
+test('the same SMP run twice gives identical output and cycle counts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'turtles-det-'));
   const runs = [0, 1].map((k) => {
     const statsFile = join(dir, `s${k}.json`);
-    const r = runKernel('cpu-arith', ['--stats', statsFile]);
+    const r = runKernel('platform-tests', ['--cpus', '2', '--stats', statsFile]);
     const stats = JSON.parse(readFileSync(statsFile, 'utf8'));
     return { out: r.stdout, cycles: stats.cycles.total, insns: stats.instructions };
   });
