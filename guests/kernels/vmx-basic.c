@@ -836,12 +836,12 @@ void vmx_basic_tests(void)
 	for (unsigned i = 0; i < ARRAY_SIZE(insns); i++) {
 		cur_insn = &insns[i];
 		snprintf(name, sizeof(name), "%s_outside_vmx_ud", insns[i].name);
-		test_run(name, ud_outside_case);
+		vt_run(name, ud_outside_case);
 	}
 	for (unsigned i = 0; i < ARRAY_SIZE(insns); i++) {
 		cur_insn = &insns[i];
 		snprintf(name, sizeof(name), "%s_cpl3_gp", insns[i].name);
-		test_run(name, gp_cpl3_case);
+		vt_run(name, gp_cpl3_case);
 	}
 
 	RUN(vmclear_misaligned_failvalid_2);

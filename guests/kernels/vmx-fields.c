@@ -228,19 +228,19 @@ void vmx_field_tests(void)
 	for (unsigned i = 0; i < vmx_field_count; i++) {
 		cur_field = &vmx_fields[i];
 		snprintf(name, sizeof(name), "vmcs_field_%s", vmx_fields[i].name);
-		test_run(name, field_case);
+		vt_run(name, field_case);
 	}
 	for (unsigned i = 0; i < ARRAY_SIZE(bad_encs); i++) {
 		cur_enc = bad_encs[i];
 		snprintf(name, sizeof(name), "vmread_bad_encoding_0x%lx", bad_encs[i]);
-		test_run(name, bad_encoding_case);
+		vt_run(name, bad_encoding_case);
 	}
 	/* an index above the highest the processor uses */
 	if (vmx_caps.vmx) {
 		unsigned max = (unsigned)((vmx_caps.vmcs_enum >> 1) & 0x1FF);
 		if (max < 511) {
 			cur_enc = 0x6800 | ((max + 1) << 1);
-			test_run("vmread_index_above_vmcs_enum", bad_encoding_case);
+			vt_run("vmread_index_above_vmcs_enum", bad_encoding_case);
 		}
 	}
 	RUN(vmwrite_high_half);

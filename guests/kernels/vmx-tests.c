@@ -5,7 +5,8 @@
  * EPT, VPID, unrestricted guests and VMCS shadowing. Optional features are tested when the
  * capability MSRs allow them and reported as skipped otherwise.
  *
- * Command line: "group=NAME" runs only one group (basic, fields, entry, exits, events, ept). */
+ * Command line: "group=NAME" runs only one group (basic, fields, entry, exits, events, ept);
+ * "skip=CASE,CASE,..." reports the named cases as FAIL without running them. */
 #include "vmx-tests.h"
 
 void need_vmx(void)
@@ -74,6 +75,32 @@ void host_iret_unblock_nmi(void)
 		     : "rax", "memory", "cc");
 }
 
+static char skip_list[1024];
+
+static bool skipped(const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = skip_list; *p;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len == n && strncmp(p, name, n) == 0)
+			return true;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return false;
+}
+
+void vt_run(const char *name, void (*fn)(void))
+{
+	if (skipped(name)) {
+		fail(name, "not run: excluded by skip= on the command line");
+		return;
+	}
+	test_run(name, fn);
+}
+
 static bool want_group(const char *name)
 {
 	char buf[32];
@@ -85,6 +112,8 @@ static bool want_group(const char *name)
 void kmain(uint32_t magic, uint32_t mbi)
 {
 	rt_init(magic, mbi);
+	if (!cmdline_get("skip", skip_list, sizeof(skip_list)))
+		skip_list[0] = 0;
 	vmx_caps_read();
 	if (vmx_caps.vmx)
 		printf("vmx: revision 0x%x basic 0x%lx misc 0x%lx ept/vpid 0x%lx maxphyaddr %u\n", vmx_caps.revision,

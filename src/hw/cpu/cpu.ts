@@ -110,7 +110,10 @@ export class Cpu implements EventSink {
   hi = 0;
   /** Physical address of the last MMIO translation. */
   private mmioPa = 0;
-  readonly tlb = new Tlb();
+  /** The TLB of the current context (root, or a guest's VPID/EPTP: see vmx/tlb-contexts.ts). */
+  tlb = new Tlb();
+  /** The root-mode TLB (VPID 0 without EPT). */
+  readonly rootTlb: Tlb;
   readonly walker: PageWalker;
   /** Set by devices when an interrupt may be pending; checked between instructions. */
   irqCheck = false;
@@ -183,6 +186,7 @@ export class Cpu implements EventSink {
     this.mem = mem;
     this.io = io;
     this.walker = new PageWalker(mem, this.tlb);
+    this.rootTlb = this.tlb;
     this.vmx = new VmxUnit(
       this,
       { ept: true, vpid: true, unrestrictedGuest: true, vmcsShadowing: true },
@@ -194,10 +198,7 @@ export class Cpu implements EventSink {
       read: (_c, n) => this.vmx.caps.msrs.get(n),
       write: (c, n) => (this.vmx.caps.msrs.has(n) ? c.gp(0) : false),
     });
-    // Any TLB invalidation also drops the fetch shortcut (the page may map elsewhere now).
-    this.tlb.onFlush = () => {
-      this.curPageLin = NaN;
-    };
+    this.setTlb(this.tlb);
     const prev = mem.onCodeWrite;
     mem.onCodeWrite = (page) => {
       prev(page);
@@ -752,6 +753,17 @@ export class Cpu implements EventSink {
     });
     if (b && b.insns[0] === first) first.block = b;
     else first.hot = -1_000_000; // nothing worth compiling here
+  }
+
+  /** Switch the current TLB (VMX transitions between tagged contexts). */
+  setTlb(t: Tlb): void {
+    this.tlb = t;
+    this.walker.tlb = t;
+    // Any TLB invalidation also drops the fetch shortcut (the page may map elsewhere now).
+    t.onFlush = () => {
+      this.curPageLin = NaN;
+    };
+    this.curPageLin = NaN;
   }
 
   /** Invalidate decoded instructions and the fetch shortcut (mode switches, CR3/CR0/CR4 writes). */

@@ -49,7 +49,7 @@ export class PageWalker {
   eptPerm = 7;
   constructor(
     private readonly mem: PhysMem,
-    private readonly tlb: Tlb,
+    public tlb: Tlb,
   ) {}
 
   /** Host-physical address of a paging-structure entry at guest-physical `gpa`. */

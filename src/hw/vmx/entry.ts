@@ -97,11 +97,11 @@ const CONTROL_CHECKS: readonly Check[] = [
   ],
   [
     'VM-exit MSR-store address 16-byte aligned',
-    (c) => c.v.get32(F.VM_EXIT_MSR_STORE_COUNT) === 0 || aligned(c.v.getU(F.VM_EXIT_MSR_STORE_ADDR), 16),
+    (c) => listOk(c.v.getU(F.VM_EXIT_MSR_STORE_ADDR), c.v.get32(F.VM_EXIT_MSR_STORE_COUNT)),
   ],
   [
     'VM-exit MSR-load address 16-byte aligned',
-    (c) => c.v.get32(F.VM_EXIT_MSR_LOAD_COUNT) === 0 || aligned(c.v.getU(F.VM_EXIT_MSR_LOAD_ADDR), 16),
+    (c) => listOk(c.v.getU(F.VM_EXIT_MSR_LOAD_ADDR), c.v.get32(F.VM_EXIT_MSR_LOAD_COUNT)),
   ],
   [
     'VM-entry controls within IA32_VMX_TRUE_ENTRY_CTLS',
@@ -109,14 +109,20 @@ const CONTROL_CHECKS: readonly Check[] = [
   ],
   ['VM-entry interruption-information field valid', (c) => injectionValid(c)],
   [
-    'VM-entry MSR-load address 16-byte aligned',
-    (c) => c.v.get32(F.VM_ENTRY_MSR_LOAD_COUNT) === 0 || aligned(c.v.getU(F.VM_ENTRY_MSR_LOAD_ADDR), 16),
+    'VM-entry MSR-load area 16-byte aligned and within the physical-address width',
+    (c) => listOk(c.v.getU(F.VM_ENTRY_MSR_LOAD_ADDR), c.v.get32(F.VM_ENTRY_MSR_LOAD_COUNT)),
   ],
   [
     'entry to SMM and deactivate dual-monitor treatment are 0 outside SMM',
     (c) => !(c.entry & (B.ENTRY_SMM | B.ENTRY_DEACT_DUAL)),
   ],
 ];
+
+/** An MSR list: 16-byte aligned, and its last byte within MAXPHYADDR (§26.2.1.2, §26.2.1.3). */
+function listOk(addr: number, count: number): boolean {
+  if (count === 0) return true;
+  return addr % 16 === 0 && physOk(addr + 16 * count - 1);
+}
 
 function eptpValid(eptp: number): boolean {
   const mt = eptp % 8;
@@ -281,6 +287,12 @@ function guestChecks(c: Ctx): readonly Check[] {
     ],
     ['guest DR7 bits 63:32 zero', () => !(c.entry & B.ENTRY_LOAD_DEBUG) || v.getHi(F.GUEST_DR7) === 0],
     [
+      'guest IA32_DEBUGCTL reserved bits zero',
+      () =>
+        !(c.entry & B.ENTRY_LOAD_DEBUG) ||
+        (v.getHi(F.GUEST_IA32_DEBUGCTL) === 0 && (v.get32(F.GUEST_IA32_DEBUGCTL) & 0xffff003c) === 0),
+    ],
+    [
       'IA-32e mode guest requires CR0.PG and CR4.PAE',
       () => !ia32e || (!!(cr0 & 0x80000000) && !!(v.get32(F.GUEST_CR4) & 0x20)),
     ],
@@ -435,6 +447,16 @@ function guestChecks(c: Ctx): readonly Check[] {
     ],
     ['guest blocking by SMI is 0 outside SMM', () => !(intr & B.BLOCK_SMI)],
     [
+      'guest pending debug exception BS consistent with RFLAGS.TF when blocking by STI/MOV SS or in HLT',
+      () => {
+        if (!(intr & 3) && act !== B.ACT_HLT) return true;
+        const tf = (v.get32(F.GUEST_RFLAGS) & 0x100) !== 0;
+        const btf = (v.get32(F.GUEST_IA32_DEBUGCTL) & 2) !== 0;
+        const bs = (v.get32(F.GUEST_PENDING_DBG_EXCEPTIONS) & 0x4000) !== 0;
+        return bs === (tf && !btf);
+      },
+    ],
+    [
       'guest pending debug exceptions reserved bits zero',
       () =>
         v.getHi(F.GUEST_PENDING_DBG_EXCEPTIONS) === 0 &&
@@ -499,10 +521,16 @@ export function vmEntry(u: VmxUnit, v: Vmcs, launch: boolean): void {
   const addr = v.getU(F.VM_ENTRY_MSR_LOAD_ADDR);
   for (let k = 0; k < n; k++) {
     const e = addr + 16 * k;
-    const idx = cpu.mem.read32(e);
+    const idx = cpu.mem.read32(e) >>> 0;
     const val = (BigInt(cpu.mem.read32(e + 12) >>> 0) << 32n) | BigInt(cpu.mem.read32(e + 8) >>> 0);
+    // Entries that may not be loaded (§26.4): reserved bits, FS/GS base, x2APIC MSRs, SMBASE, SMM_MONITOR_CTL.
     let ok =
-      cpu.mem.read32(e + 4) === 0 && !(idx >>> 8 === 0x8) && idx !== 0x1b && idx !== MSR.SYSENTER_CS - 0x1000;
+      cpu.mem.read32(e + 4) === 0 &&
+      idx !== 0xc0000100 &&
+      idx !== 0xc0000101 &&
+      idx >>> 8 !== 0x8 &&
+      idx !== 0x9e &&
+      idx !== 0x9b;
     if (ok) {
       try {
         writeMsr(cpu, idx, val);
@@ -587,8 +615,10 @@ function startNonRoot(u: VmxUnit, v: Vmcs, c: Ctx): void {
   cpu.walker.ept = cpu.eptActive
     ? (gpa, access, la, walk) => u.translateGpa(gpa, access, la, walk)
     : undefined;
-  // The TLB is not tagged by VPID/EPTP yet: every VM transition flushes it (always allowed).
-  cpu.tlb.flushAll();
+  // Switch to the TLB context of (VPID, EPTP); without VPID, VPID-0 mappings are invalidated (§28.3.3.3).
+  u.guestVpid = c.proc2 & B.SEC_VPID ? v.get32(F.VIRTUAL_PROCESSOR_ID) & 0xffff : 0;
+  if (u.guestVpid === 0) u.tlbs.flushVpid0();
+  cpu.setTlb(u.tlbs.get(u.guestVpid, cpu.eptActive ? v.getU(F.EPT_POINTER) : -1));
   cpu.updateMode();
   if (c.pin & B.PIN_PREEMPTION_TIMER) {
     const ticks = v.get32(F.VMX_PREEMPTION_TIMER_VALUE);

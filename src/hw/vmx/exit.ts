@@ -125,7 +125,6 @@ export function loadHostState(cpu: Cpu, v: Vmcs, exitCtls: number): void {
   cpu.halted = false;
   cpu.intShadow = 0;
   cpu.updateMode();
-  cpu.tlb.flushAll();
 }
 
 /** Process the VM-exit MSR-store and MSR-load lists (§27.4, §27.6). Returns false on a VMX abort condition. */
@@ -134,7 +133,7 @@ export function exitMsrLists(cpu: Cpu, v: Vmcs): boolean {
   const storeAddr = v.getU(F.VM_EXIT_MSR_STORE_ADDR);
   for (let k = 0; k < nStore; k++) {
     const e = storeAddr + 16 * k;
-    const idx = cpu.mem.read32(e);
+    const idx = cpu.mem.read32(e) >>> 0;
     let val = 0n;
     try {
       val = readMsr(cpu, idx);
@@ -148,7 +147,7 @@ export function exitMsrLists(cpu: Cpu, v: Vmcs): boolean {
   const loadAddr = v.getU(F.VM_EXIT_MSR_LOAD_ADDR);
   for (let k = 0; k < nLoad; k++) {
     const e = loadAddr + 16 * k;
-    const idx = cpu.mem.read32(e);
+    const idx = cpu.mem.read32(e) >>> 0;
     const val = (BigInt(cpu.mem.read32(e + 12) >>> 0) << 32n) | BigInt(cpu.mem.read32(e + 8) >>> 0);
     try {
       writeMsr(cpu, idx, val);

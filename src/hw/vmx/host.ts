@@ -150,11 +150,10 @@ export class VmxHost {
     return this.status();
   }
   invept(type: number, eptp: bigint): VmxStatus {
-    void eptp;
     const u = this.cpu.vmx;
     if (type !== 1 && type !== 2) u.fail(B.E.INVEPT_INVVPID_INVALID_OPERAND);
     else {
-      this.cpu.tlb.flushAll();
+      u.tlbs.flushEptp(type === 1 ? Number(eptp) : undefined);
       u.succeed();
     }
     return this.status();
@@ -163,8 +162,9 @@ export class VmxHost {
     const u = this.cpu.vmx;
     if (type > 3 || (type !== 2 && vpid === 0)) u.fail(B.E.INVEPT_INVVPID_INVALID_OPERAND);
     else {
-      if (type === 0) this.cpu.tlb.flushPage(Math.floor(linear / 4096));
-      else this.cpu.tlb.flushAll();
+      if (type === 0) u.tlbs.flushAddress(vpid, Math.floor(linear / 4096));
+      else if (type === 2) u.tlbs.flushAllVpids();
+      else u.tlbs.flushVpid(vpid, type === 3);
       u.succeed();
     }
     return this.status();

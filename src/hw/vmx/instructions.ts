@@ -173,10 +173,10 @@ const invept: Handler = (cpu, i) => {
   const type = invType(cpu, i);
   const la = cpu.memLin(i, 16, false);
   const eptpLo = cpu.rd64(la);
-  void eptpLo;
+  const eptp = (cpu.hi >>> 0) * TWO32 + eptpLo;
   if (type !== 1 && type !== 2) return u.fail(B.E.INVEPT_INVVPID_INVALID_OPERAND);
-  // Translations derived from EPT are not cached separately from the TLB: flush it (§28.3.3.1).
-  cpu.tlb.flushAll();
+  // Combined mappings of one EPTP (single-context) or of all EPTPs (all-context), §28.3.3.1.
+  u.tlbs.flushEptp(type === 1 ? eptp : undefined);
   u.succeed();
 };
 
@@ -196,8 +196,9 @@ const invvpid: Handler = (cpu, i) => {
   if (type !== 2 && vpid === 0) return u.fail(B.E.INVEPT_INVVPID_INVALID_OPERAND);
   if (type === 0 && !(addr >= -(2 ** 47) && addr < 2 ** 47))
     return u.fail(B.E.INVEPT_INVVPID_INVALID_OPERAND);
-  if (type === 0) cpu.tlb.flushPage(Math.floor(addr / 4096));
-  else cpu.tlb.flushAll();
+  if (type === 0) u.tlbs.flushAddress(vpid, Math.floor(addr / 4096));
+  else if (type === 2) u.tlbs.flushAllVpids();
+  else u.tlbs.flushVpid(vpid, type === 3);
   u.succeed();
 };
 
@@ -230,7 +231,7 @@ const vmfunc: Handler = (cpu, i) => {
   if ((mt !== 0 && mt !== 6) || walk !== 3 || Math.floor(eptp / 128) % 32 !== 0) u.exit(B.R.VMFUNC, 0, i.len);
   v.set(F.EPT_POINTER, lo, hi);
   v.set(F.EPTP_INDEX, idx);
-  cpu.tlb.flushAll();
+  cpu.setTlb(u.tlbs.get(u.guestVpid, eptp));
 };
 
 export const vmxHandlers: Record<string, (e: OpcodeEntry) => Handler> = {

@@ -20,6 +20,7 @@ import { saveGuestState, loadHostState, exitMsrLists } from './exit.js';
 import { vmEntry } from './entry.js';
 import { MAXPHYADDR } from '../mmu/paging.js';
 import { EptWalker, EPT_OK, EPT_VIOLATION } from '../mmu/ept.js';
+import { TlbContexts } from './tlb-contexts.js';
 import { VMCS_FIELD_ENCODINGS, isReadOnlyField } from './fields.js';
 
 /** excVector value that marks a VM exit in flight. */
@@ -75,6 +76,10 @@ export class VmxUnit {
   /** Preemption timer: cycle at which it expires (Infinity when not armed). */
   preemptDeadline = Infinity;
   readonly ept: EptWalker;
+  /** TLBs tagged by (VPID, EPTP). */
+  readonly tlbs: TlbContexts;
+  /** VPID of the running guest (0 when "enable VPID" is off). */
+  guestVpid = 0;
   /** Counters for the cost model / stats. */
   exits = 0;
   entries = 0;
@@ -85,6 +90,7 @@ export class VmxUnit {
     cr4Supported: number,
   ) {
     this.caps = new VmxCaps(opts, cr4Supported);
+    this.tlbs = new TlbContexts(cpu.rootTlb);
     this.ept = new EptWalker(cpu.mem, {
       executeOnly: opts.ept,
       page1G: opts.ept,
@@ -257,10 +263,11 @@ export class VmxUnit {
     cpu.tscGuestOffset = 0;
     cpu.eptActive = false;
     cpu.walker.ept = undefined;
-    // NMI blocking after an exit caused by an NMI (§27.5.5) is left as it was otherwise.
+    // Back to the root's TLB; without VPID the VPID-0 mappings are invalidated (SDM 3C §28.3.3.3).
+    if (this.guestVpid === 0) this.tlbs.flushVpid0();
+    cpu.setTlb(cpu.rootTlb);
     if (this.tsHost) {
       this.exitReady = true;
-      cpu.tlb.flushAll();
       cpu.updateMode();
       return;
     }
