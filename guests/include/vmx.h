@@ -701,6 +701,9 @@ bool vmx_vm_enable_ept(struct vmx_vm *vm);
 volatile uint64_t *ept_entry(struct vmx_vm *vm, uint64_t gpa, int level);
 uint64_t vmx_eptp_default(const struct vmx_vm *vm);
 
+/* Mask both 8259 PICs (OCW1 = 0xFF) so that no legacy IRQ reaches a guest with IF = 1. */
+void vmx_mask_legacy_pic(void);
+
 /* Local APIC (xAPIC MMIO) for interrupt/NMI exits. */
 bool vmx_apic_init(void); /* enables the xAPIC (SVR), false if there is no APIC */
 void vmx_apic_write(uint32_t reg, uint32_t v);

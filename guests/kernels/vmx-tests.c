@@ -115,6 +115,7 @@ void kmain(uint32_t magic, uint32_t mbi)
 	if (!cmdline_get("skip", skip_list, sizeof(skip_list)))
 		skip_list[0] = 0;
 	vmx_caps_read();
+	vmx_mask_legacy_pic();
 	if (vmx_caps.vmx)
 		printf("vmx: revision 0x%x basic 0x%lx misc 0x%lx ept/vpid 0x%lx maxphyaddr %u\n", vmx_caps.revision,
 		       vmx_caps.basic, vmx_caps.misc, vmx_caps.ept_vpid, vmx_caps.maxphyaddr);

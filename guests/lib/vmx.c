@@ -517,6 +517,14 @@ bool vmx_vm_enable_ept(struct vmx_vm *vm)
 	return vmx_set_sec(SEC_EPT);
 }
 
+void vmx_mask_legacy_pic(void)
+{
+	/* Firmware (e.g. a BIOS) may leave the 8259s unmasked with the PIT running; a guest with
+	 * RFLAGS.IF = 1 would then take those interrupts. OCW1 = mask everything. */
+	outb(0x21, 0xFF);
+	outb(0xA1, 0xFF);
+}
+
 /* ---- local APIC (xAPIC MMIO) ---- */
 
 static uint64_t apic_base;

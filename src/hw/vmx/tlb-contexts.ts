@@ -43,8 +43,11 @@ export class TlbContexts {
   }
   /** INVVPID single-context (1) and single-context-retaining-globals (3). */
   flushVpid(vpid: number, keepGlobals: boolean): void {
-    for (const c of this.ctx.values())
-      if (c.vpid === vpid) keepGlobals ? c.tlb.flushNonGlobal() : c.tlb.flushAll();
+    for (const c of this.ctx.values()) {
+      if (c.vpid !== vpid) continue;
+      if (keepGlobals) c.tlb.flushNonGlobal();
+      else c.tlb.flushAll();
+    }
   }
   /** INVVPID all-context (2): every VPID except 0. */
   flushAllVpids(): void {
