@@ -128,10 +128,21 @@ export class Machine {
         sendMessage: (m) => routeApicMessage(m, this.lapics),
         eoiBroadcast: (v) => this.ioapic.eoi(v),
         onInit: () => {
+          // INIT is blocked in VMX root operation and causes a VM exit in non-root operation (SDM 3C §23.8, §25.2).
+          if (cpu.vmx.on) {
+            cpu.initPending = true;
+            cpu.irqCheck = true;
+            return;
+          }
           cpu.init();
           lapic.initReset();
         },
-        onSipi: (v) => cpu.sipi(v),
+        onSipi: (v) => {
+          if (cpu.nonRoot && cpu.waitForSipi) {
+            cpu.sipiPending = v;
+            cpu.irqCheck = true;
+          } else cpu.sipi(v);
+        },
         onNmi: () => {
           cpu.nmiPending = true;
           cpu.irqCheck = true;
@@ -143,6 +154,10 @@ export class Machine {
         baseChanged: () => this.mapApic(),
       });
       this.lapics.push(lapic);
+      cpu.pendingInit = () => {
+        cpu.init();
+        lapic.initReset();
+      };
       // Interrupt acceptance in QEMU's order: the local APIC first, then the 8259 through LINT0 (ExtINT).
       cpu.pendingInterrupt = () => {
         if (lapic.pendingVector() >= 0) return 1;

@@ -123,6 +123,11 @@ export class Cpu implements EventSink {
   /** NMI pending, and NMI delivery blocked (from an NMI's delivery until the next IRET). */
   nmiPending = false;
   nmiBlocked = false;
+  /** An INIT held while in VMX operation, and a SIPI for a guest in wait-for-SIPI (vector, or -1). */
+  initPending = false;
+  /** Perform a held INIT (set by the machine: CPU INIT and local-APIC INIT reset). */
+  pendingInit: (() => void) | undefined;
+  sipiPending = -1;
   /** Wait-for-SIPI state after INIT (APs start here). */
   waitForSipi = false;
   /** The machine stops a run() when `cycles` reaches this value. */
@@ -783,7 +788,17 @@ export class Cpu implements EventSink {
   private runInner(budget: number): number {
     let n = 0;
     while (n < budget && this.cycles < this.deadline) {
-      if (this.waitForSipi) return n;
+      if (this.waitForSipi) {
+        if (
+          this.nonRoot &&
+          (this.irqCheck || this.cycles >= this.vmx.preemptDeadline) &&
+          this.checkInterrupts()
+        ) {
+          if (this.vmx.exitReady) return n;
+          continue;
+        }
+        return n;
+      }
       if (this.halted) {
         if (!this.checkInterrupts()) return n;
         continue;
@@ -932,6 +947,18 @@ export class Cpu implements EventSink {
       u.completeExit();
       return true;
     };
+    if (this.initPending) {
+      this.initPending = false;
+      this.halted = false;
+      return simple(R.INIT);
+    }
+    if (this.sipiPending >= 0) {
+      const vec = this.sipiPending;
+      this.sipiPending = -1;
+      simple(R.SIPI);
+      u.current!.setNum(0x6400, vec); // exit qualification: the SIPI vector (§27.2.1)
+      return true;
+    }
     if (this.cycles >= u.preemptDeadline) {
       u.preemptDeadline = Infinity;
       this.halted = false;

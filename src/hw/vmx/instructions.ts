@@ -57,6 +57,11 @@ const vmxoff: Handler = (cpu, i) => {
   u.current = undefined;
   u.vmxonPtr = -1;
   u.succeed();
+  // An INIT held during VMX operation is recognized once it ends (SDM 3C §23.8).
+  if (cpu.initPending) {
+    cpu.initPending = false;
+    cpu.pendingInit?.();
+  }
 };
 
 const vmclear: Handler = (cpu, i) => {
