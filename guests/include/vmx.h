@@ -673,6 +673,7 @@ struct vmx_guest_event {
 extern volatile struct vmx_guest_event vmx_guest_event;
 void vmx_guest_event_reset(void);
 uint64_t vmx_guest_idt_base(void); /* a 256-entry IDT whose stubs record the event then VMCALL */
+void vmx_guest_idt_set_present(int vector, bool present); /* the P bit of one gate */
 
 /* Build a fresh, valid, current VMCS for a 64-bit guest sharing the host's CR0/CR3/CR4, GDT,
  * TSS and page tables, with its own stack and the recording IDT, running `fn` (guest RIP) with

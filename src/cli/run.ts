@@ -20,6 +20,10 @@ export interface RunOptions {
   stats?: string;
   maxCycles: number;
   trace?: string;
+  ept: boolean;
+  vpid: boolean;
+  unrestrictedGuest: boolean;
+  vmcsShadowing: boolean;
 }
 
 function readImage(path: string, what: string): Uint8Array {
@@ -63,7 +67,12 @@ export function runCommand(image: string, o: RunOptions): number {
     return { name: file, data: readImage(file, 'module'), args };
   });
   const out = new SerialOut();
-  const m = new Machine({ memMiB: o.mem, cpus: o.cpus, serial: out.push });
+  const m = new Machine({
+    memMiB: o.mem,
+    cpus: o.cpus,
+    serial: out.push,
+    vmx: { ept: o.ept, vpid: o.vpid, unrestrictedGuest: o.unrestrictedGuest, vmcsShadowing: o.vmcsShadowing },
+  });
   m.loadMultiboot(kernel, image, o.append ?? '', modules);
   const trace = o.trace ? openTrace(o.trace, m) : undefined;
   const t0 = process.hrtime.bigint();

@@ -8,3 +8,4 @@ export { VmxHost, type VmxStatus, type ExitRecord, type EntryFailure, type RunOu
 export { F as VMCS_FIELD } from './vmx/f.js';
 export { R as EXIT_REASON } from './vmx/bits.js';
 export { EventQueue } from './events-queue.js';
+export type { VmxOptions } from './vmx/caps.js';

@@ -20,6 +20,7 @@ import { buildAcpiTables } from './acpi/tables.js';
 import { PciIsaBridge } from './devices/pci-isa-bridge.js';
 import { decodeMsi } from './devices/apic-message.js';
 import { VmxHost } from './vmx/host.js';
+import type { VmxOptions } from './vmx/caps.js';
 import { CS, SS, DS, ES, FS, GS, TR, LDTR, IF } from './cpu/regs.js';
 import { loadMultiboot, type MultibootModule } from './boot/multiboot.js';
 import { Uart16550 } from './devices/uart16550.js';
@@ -43,6 +44,8 @@ export interface MachineOptions {
   cpus?: number;
   /** Receives every byte the guest writes to COM1. */
   serial: (byte: number) => void;
+  /** VT-x features the CPUs offer (all on by default). */
+  vmx?: Partial<VmxOptions>;
 }
 
 export type RunResult =
@@ -121,6 +124,14 @@ export class Machine {
     this.mem.mmio.register(0xfec00000, IOAPIC_MMIO_SIZE, this.ioapic);
     for (let k = 0; k < cpus; k++) {
       const cpu = new Cpu(k, this.mem, io);
+      if (opts.vmx)
+        cpu.configureVmx({
+          ept: true,
+          vpid: true,
+          unrestrictedGuest: true,
+          vmcsShadowing: true,
+          ...opts.vmx,
+        });
       cpu.apicId = k;
       cpu.cpuCount = cpus;
       const lapic = new Lapic(k, {

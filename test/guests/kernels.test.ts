@@ -56,6 +56,21 @@ for (const k of SELF_TESTS) {
   });
 }
 
+for (const opts of [['--no-ept'], ['--no-vpid', '--no-vmcs-shadowing'], ['--no-unrestricted-guest']]) {
+  test(`vmx-tests.elf passes with ${opts.join(' ')}`, () => {
+    const r = runKernel('vmx-tests', opts);
+    assert.match(
+      r.stdout,
+      /SUMMARY: \d+ passed, 0 failed/,
+      r.stdout
+        .split('\n')
+        .filter((l) => !l.startsWith('PASS'))
+        .join('\n'),
+    );
+    assert.equal(r.status, 1);
+  });
+}
+
 test('the same SMP run twice gives identical output and cycle counts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'turtles-det-'));
   const runs = [0, 1].map((k) => {

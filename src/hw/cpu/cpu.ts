@@ -46,6 +46,7 @@ import { CpuCost } from '../cost.js';
 import { FEATURES, CPUID_80000001_EDX, CPUID7_EBX, CPUID1_ECX } from '../../spec/cpuid.js';
 import type { MsrHook } from './msrs.js';
 import { VmxUnit, VMEXIT_MARK } from '../vmx/unit.js';
+import type { VmxOptions } from '../vmx/caps.js';
 import { exceptionExits } from '../vmx/intercepts.js';
 import { R, PIN_NMI, PIN_EXT_INTR, CPU_NMI_WINDOW, CPU_INTR_WINDOW, EXIT_ACK_INTR } from '../vmx/bits.js';
 import { cr4Allowed } from './exec/system.js';
@@ -160,7 +161,7 @@ export class Cpu implements EventSink {
   /** An event is being injected by VM entry (faults during its delivery are reported as such). */
   injecting = false;
   /** The VMX unit (SDM 3C): VMX operation, VMCS, entry/exit. */
-  readonly vmx: VmxUnit;
+  vmx: VmxUnit;
   /** Local APIC ID reported by CPUID, and the number of CPUs of the machine. */
   apicId = 0;
   cpuCount = 1;
@@ -758,6 +759,11 @@ export class Cpu implements EventSink {
     });
     if (b && b.insns[0] === first) first.block = b;
     else first.hot = -1_000_000; // nothing worth compiling here
+  }
+
+  /** Configure VT-x features (machine options: EPT, VPID, unrestricted guest, VMCS shadowing). */
+  configureVmx(opts: VmxOptions): void {
+    this.vmx = new VmxUnit(this, opts, cr4Allowed(this));
   }
 
   /** Switch the current TLB (VMX transitions between tagged contexts). */

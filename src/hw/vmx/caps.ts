@@ -9,10 +9,11 @@ import {
   VMX_MSR,
   restrictVmxCapabilities,
   vmxCapabilityMsrs,
+  supportedVmcsFields,
   type ControlCapability,
   type VmxCapabilities,
 } from '../../spec/vmx/capabilities.js';
-import { SUPPORTED_MAX_INDEX } from './fields.js';
+import { SUPPORTED_FIELDS } from './fields.js';
 
 export interface CtlCap {
   /** Bits that must be 1 (allowed-0 settings, MSR bits 31:0). */
@@ -105,6 +106,8 @@ export class VmxCaps {
   readonly cr4Fixed1: number;
   /** The capability MSRs (0x480-0x491) as the CPU reports them. */
   readonly msrs: Map<number, bigint>;
+  /** Encodings VMREAD/VMWRITE accept: implemented fields whose feature these capabilities offer. */
+  readonly fields: ReadonlySet<number>;
 
   constructor(
     readonly opts: VmxOptions,
@@ -139,8 +142,12 @@ export class VmxCaps {
     put(VMX_MSR.TRUE_EXIT_CTLS, this.trueExit);
     put(VMX_MSR.TRUE_ENTRY_CTLS, this.trueEntry);
     if (m.has(VMX_MSR.CR4_FIXED1)) m.set(VMX_MSR.CR4_FIXED1, BigInt(this.cr4Fixed1 >>> 0));
-    // VMCS_ENUM: the highest index VMREAD accepts here (src/hw/vmx/fields.ts).
-    if (m.has(VMX_MSR.VMCS_ENUM)) m.set(VMX_MSR.VMCS_ENUM, BigInt(SUPPORTED_MAX_INDEX << 1));
+    const offered = new Set(supportedVmcsFields(c).map((f) => f.encoding));
+    const fields = SUPPORTED_FIELDS.filter((f) => offered.has(f.encoding));
+    this.fields = new Set(fields.map((f) => f.encoding));
+    // VMCS_ENUM: the highest index VMREAD accepts here.
+    if (m.has(VMX_MSR.VMCS_ENUM))
+      m.set(VMX_MSR.VMCS_ENUM, BigInt(Math.max(...fields.map((f) => f.index)) << 1));
     this.msrs = m;
   }
 

@@ -181,7 +181,7 @@ export class VmxUnit {
   supportsField(enc: number): boolean {
     if (enc < 0 || enc > 0xffff || enc & 0x9000) return false; // bits 31:15 and 12 reserved
     const base = enc & ~1;
-    if (!fieldIndex.index.has(base)) return false;
+    if (!this.caps.fields.has(base)) return false;
     // High access is valid only for 64-bit fields (bits 14:13 = 1).
     if (enc & 1 && ((enc >> 13) & 3) !== 1) return false;
     return true;
