@@ -900,6 +900,12 @@ export class Cpu implements EventSink {
    */
   private singleStepTrap(): void {
     this.dr[6] = ((this.dr[6] || 0xffff0ff0) | 0x4000) >>> 0;
+    if (this.nonRoot && exceptionExits(this, 1, -1)) {
+      // A #DB that exits: DR6 is not written; the exit qualification carries BS (SDM 3C §27.1).
+      this.exitForEvent(1, 3, -1);
+      this.vmx.current!.setNum(0x6400, 0x4000);
+      return;
+    }
     deliverEvent(this, 1, EV_HW_EXC, -1);
   }
 

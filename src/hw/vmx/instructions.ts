@@ -49,7 +49,7 @@ const vmxon: Handler = (cpu, i) => {
 
 const vmxoff: Handler = (cpu, i) => {
   const u = cpu.vmx;
-  u.checkVmxInstruction(B.R.VMXOFF, i.len);
+  u.checkVmxInstruction(B.R.VMXOFF, i.len, true, instructionInfo(i));
   // Leaving VMX operation: write back the VMCSs the processor caches (software should have VMCLEARed them).
   for (const v of u.cache.values()) v.store(cpu.mem);
   u.cache.clear();
@@ -66,7 +66,7 @@ const vmxoff: Handler = (cpu, i) => {
 
 const vmclear: Handler = (cpu, i) => {
   const u = cpu.vmx;
-  u.checkVmxInstruction(B.R.VMCLEAR, i.len);
+  u.checkVmxInstruction(B.R.VMCLEAR, i.len, true, instructionInfo(i));
   const pa = m64(cpu, i);
   if (!u.validAddr(pa)) return u.fail(B.E.VMCLEAR_INVALID_ADDR);
   if (pa === u.vmxonPtr) return u.fail(B.E.VMCLEAR_VMXON_PTR);
@@ -76,7 +76,7 @@ const vmclear: Handler = (cpu, i) => {
 
 const vmptrld: Handler = (cpu, i) => {
   const u = cpu.vmx;
-  u.checkVmxInstruction(B.R.VMPTRLD, i.len);
+  u.checkVmxInstruction(B.R.VMPTRLD, i.len, true, instructionInfo(i));
   const pa = m64(cpu, i);
   const err = u.load(pa);
   if (err) return u.fail(err);
@@ -86,7 +86,7 @@ const vmptrld: Handler = (cpu, i) => {
 const vmptrst: Handler = (cpu, i) => {
   const u = cpu.vmx;
   if (!i.mem) cpu.fault(UD);
-  u.checkVmxInstruction(B.R.VMPTRST, i.len);
+  u.checkVmxInstruction(B.R.VMPTRST, i.len, true, instructionInfo(i));
   const p = u.current ? u.current.addr : -1;
   cpu.wr64(cpu.memLin(i, 8, true), p | 0, p < 0 ? -1 : Math.floor(p / TWO32) | 0);
   u.succeed();
@@ -160,7 +160,7 @@ const vmwrite: Handler = (cpu, i) => {
 function launch(isLaunch: boolean): Handler {
   return (cpu, i) => {
     const u = cpu.vmx;
-    u.checkVmxInstruction(isLaunch ? B.R.VMLAUNCH : B.R.VMRESUME, i.len);
+    u.checkVmxInstruction(isLaunch ? B.R.VMLAUNCH : B.R.VMRESUME, i.len, true, instructionInfo(i));
     u.enter(isLaunch);
   };
 }
@@ -174,7 +174,7 @@ function invType(cpu: Cpu, i: Insn): number {
 const invept: Handler = (cpu, i) => {
   const u = cpu.vmx;
   if (!u.caps.opts.ept || !i.mem) cpu.fault(UD);
-  u.checkVmxInstruction(B.R.INVEPT, i.len);
+  u.checkVmxInstruction(B.R.INVEPT, i.len, true, instructionInfo(i));
   const type = invType(cpu, i);
   const la = cpu.memLin(i, 16, false);
   const eptpLo = cpu.rd64(la);
@@ -188,7 +188,7 @@ const invept: Handler = (cpu, i) => {
 const invvpid: Handler = (cpu, i) => {
   const u = cpu.vmx;
   if (!u.caps.opts.vpid || !i.mem) cpu.fault(UD);
-  u.checkVmxInstruction(B.R.INVVPID, i.len);
+  u.checkVmxInstruction(B.R.INVVPID, i.len, true, instructionInfo(i));
   const type = invType(cpu, i);
   const la = cpu.memLin(i, 16, false);
   const d0 = cpu.rd64(la);

@@ -25,7 +25,7 @@ export function exitIfProc2(cpu: Cpu, bit: number, reason: number, i: Insn, qual
 
 /** CR-access exit qualification (Table 27-3). */
 export function crQual(cr: number, type: number, gpr: number, lmswData = 0, lmswMem = false): number {
-  return (cr & 15) | (type << 4) | (lmswMem ? 1 << 6 : 0) | ((gpr & 15) << 8) | ((lmswData & 0xffff) * 65536);
+  return ((cr & 15) | (type << 4) | (lmswMem ? 1 << 6 : 0) | ((gpr & 15) << 8)) + (lmswData & 0xffff) * 65536;
 }
 
 /**
@@ -79,7 +79,7 @@ export function ioQual(
   imm: boolean,
   port: number,
 ): number {
-  return (size - 1) | (input ? 8 : 0) | (string ? 16 : 0) | (rep ? 32 : 0) | (imm ? 64 : 0) | (port * 65536);
+  return ((size - 1) | (input ? 8 : 0) | (string ? 16 : 0) | (rep ? 32 : 0) | (imm ? 64 : 0)) + port * 65536;
 }
 
 /** Does RDMSR/WRMSR of `msr` exit? MSR bitmaps, or always without them (§25.1.3). */
@@ -127,4 +127,21 @@ export function instructionInfo(i: Insn, reg2 = i.reg): number {
   if (i.base >= 0 && i.base < 16) info |= (i.base & 15) << 23;
   else info |= 1 << 27;
   return info | 0;
+}
+
+/**
+ * Instruction information for descriptor-table exits (Tables 27-10/27-11): the memory
+ * operand as in instructionInfo, operand size bit 11, and the instruction identity in
+ * bits 29:28 (SGDT 0, SIDT 1, LGDT 2, LIDT 3; SLDT 0, STR 1, LLDT 2, LTR 3).
+ */
+export function descTableInfo(i: Insn, identity: number, size32: boolean): number {
+  const base = instructionInfo(i, 0) & 0x0fffffff;
+  return base | (size32 ? 1 << 11 : 0) | ((identity & 3) << 28) | 0;
+}
+
+/** Apply host-owned CR0/CR4 bits on a non-exiting write: masked bits keep their current values (§25.3). */
+export function crMaskedWrite(cpu: Cpu, cr: 0 | 4, value: number, current: number): number {
+  const v = cpu.vmx.current!;
+  const mask = v.get32(cr === 0 ? F.CR0_GUEST_HOST_MASK : F.CR4_GUEST_HOST_MASK);
+  return (value & ~mask) | (current & mask) | 0;
 }

@@ -130,12 +130,12 @@ export class VmxUnit {
 
   // ---------------------------------------------------------------- common checks (§30.3 "Operation")
   /** #UD outside VMX operation or in real/v8086/compatibility mode; #GP(0) at CPL > 0. Non-root: VM exit. */
-  checkVmxInstruction(reason: number, insnLen: number, needOn = true): void {
+  checkVmxInstruction(reason: number, insnLen: number, needOn = true, info = 0): void {
     const cpu = this.cpu;
     if (!(cpu.cr4 & 0x2000)) cpu.fault(UD);
     if (cpu.mode === Mode.Real || cpu.mode === Mode.Compat16 || cpu.mode === Mode.Compat32) cpu.fault(UD);
     if (needOn && !this.on) cpu.fault(UD);
-    if (cpu.nonRoot) this.exit(reason, 0, insnLen);
+    if (cpu.nonRoot) this.exit(reason, 0, insnLen, { instructionInfo: info });
     if (cpu.cpl > 0) cpu.gp(0);
   }
   /** A VMCS/VMXON region address must be 4 KiB aligned and within MAXPHYADDR. */

@@ -41,6 +41,8 @@ import {
   ATTR_UNUSABLE,
 } from '../segments.js';
 import { deliverEvent, EV_SW_INT, EV_SW_EXC, EV_PRIV_SW } from '../events.js';
+import { exceptionExits } from '../../vmx/intercepts.js';
+import { R } from '../../vmx/bits.js';
 
 const TWO32 = 4294967296;
 
@@ -321,9 +323,16 @@ const iret: Handler = (cpu, i) => {
 };
 
 const int: Handler = (cpu, i) => deliverEvent(cpu, i.imm & 0xff, EV_SW_INT, -1);
-const int3: Handler = (cpu) => deliverEvent(cpu, 3, EV_SW_EXC, -1);
-const into: Handler = (cpu) => {
-  if (cpu.fl.of()) deliverEvent(cpu, 4, EV_SW_EXC, -1);
+/** Software exceptions (INT3, INTO) are subject to the exception bitmap in non-root operation (SDM 3C §25.2). */
+function softwareException(cpu: Cpu, i: Insn, vector: number): void {
+  if (cpu.nonRoot && exceptionExits(cpu, vector, -1)) {
+    cpu.vmx.exit(R.EXCEPTION_NMI, 0, i.len, { intrInfo: 0x80000000 | (6 << 8) | vector | 0 });
+  }
+  deliverEvent(cpu, vector, EV_SW_EXC, -1);
+}
+const int3: Handler = (cpu, i) => softwareException(cpu, i, 3);
+const into: Handler = (cpu, i) => {
+  if (cpu.fl.of()) softwareException(cpu, i, 4);
 };
 const int1: Handler = (cpu) => deliverEvent(cpu, 1, EV_PRIV_SW, -1);
 

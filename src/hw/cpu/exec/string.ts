@@ -183,6 +183,8 @@ function stringHandler(op: number): Handler {
         cpu.vmx.exit(R.IO_INSTRUCTION, ioQual(size, op === INS, true, i.rep !== 0, false, port), i.len, {
           instructionInfo:
             ((i.asize === 2 ? 0 : i.asize === 4 ? 1 : 2) << 7) | ((op === OUTS ? srcSeg : 0) << 15),
+          // Guest-linear address of the memory operand (ES:rDI for INS, seg:rSI for OUTS), §27.2.1.
+          guestLinear: stringLinear(cpu, op === INS ? 0 : srcSeg, op === INS ? 7 : 6, asize),
         });
     }
     const rep = i.rep !== 0;
@@ -282,3 +284,10 @@ export const stringHandlers: Record<string, (e: OpcodeEntry) => Handler> = {
   INS: () => stringHandler(INS),
   OUTS: () => stringHandler(OUTS),
 };
+
+/** Linear address of a string operand (segment base + rSI/rDI of the address size). */
+function stringLinear(cpu: Cpu, seg: number, reg: number, asize: number): number {
+  const off = asize === 8 ? cpu.regNum(reg) : asize === 4 ? cpu.rlo[reg] >>> 0 : cpu.rlo[reg] & 0xffff;
+  if (cpu.bits === 64) return seg >= 4 ? cpu.segBase[seg] + off : off;
+  return (cpu.segBase[seg] + off) % 4294967296;
+}

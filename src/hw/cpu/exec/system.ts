@@ -66,6 +66,8 @@ import {
   crRead,
   cr3LoadExits,
   instructionInfo,
+  descTableInfo,
+  crMaskedWrite,
 } from '../../vmx/intercepts.js';
 import { F as VF } from '../../vmx/f.js';
 
@@ -173,7 +175,7 @@ function movCr(toCr: boolean): Handler {
         vh = size === 8 ? cpu.rhi[r] : 0;
       switch (n) {
         case 0:
-          writeCr0(cpu, v, vh);
+          writeCr0(cpu, cpu.nonRoot ? crMaskedWrite(cpu, 0, v, cpu.cr0) : v, vh);
           break;
         case 2:
           cpu.cr2 = size === 8 ? vh * TWO32 + (v >>> 0) : v >>> 0;
@@ -182,7 +184,7 @@ function movCr(toCr: boolean): Handler {
           writeCr3(cpu, v, vh);
           break;
         case 4:
-          writeCr4(cpu, v, vh);
+          writeCr4(cpu, cpu.nonRoot ? crMaskedWrite(cpu, 4, v, cpu.cr4) : v, vh);
           break;
         case 8:
           if (vh !== 0 || v & ~0xf) cpu.gp(0);
@@ -264,10 +266,18 @@ function movDr(toDr: boolean): Handler {
 }
 
 // ---- descriptor tables --------------------------------------------------------------
+/** Descriptor-table exit (§25.1.3): qualification = displacement, instruction information with the identity. */
+function descExit(cpu: Cpu, i: Insn, reason: number, identity: number): void {
+  if (!(cpu.vmx.proc2 & SEC_DESC_TABLE)) return;
+  cpu.vmx.exit(reason, i.mem ? i.disp : 0, i.len, {
+    instructionInfo: descTableInfo(i, identity, i.size !== 2),
+  });
+}
+
 function lgdt(idt: boolean): Handler {
   return (cpu, i) => {
     requireCpl0(cpu);
-    if (cpu.nonRoot) exitIfProc2(cpu, SEC_DESC_TABLE, R.GDTR_IDTR, i, 0);
+    if (cpu.nonRoot) descExit(cpu, i, R.GDTR_IDTR, idt ? 3 : 2);
     const la = cpu.memLin(i, cpu.mode === Mode.Long64 ? 10 : 6, false);
     const limit = cpu.rd16(la);
     let base: number;
@@ -291,7 +301,7 @@ function lgdt(idt: boolean): Handler {
 function sgdt(idt: boolean): Handler {
   return (cpu, i) => {
     if (cpu.cr4 & CR4_UMIP && cpu.cpl > 0) cpu.gp(0);
-    if (cpu.nonRoot) exitIfProc2(cpu, SEC_DESC_TABLE, R.GDTR_IDTR, i, 0);
+    if (cpu.nonRoot) descExit(cpu, i, R.GDTR_IDTR, idt ? 1 : 0);
     const base = idt ? cpu.idtrBase : cpu.gdtrBase,
       limit = idt ? cpu.idtrLimit : cpu.gdtrLimit;
     const la = cpu.memLin(i, cpu.mode === Mode.Long64 ? 10 : 6, true);
@@ -306,7 +316,7 @@ const sysDesc = new Descriptor();
 function lldt(cpu: Cpu, i: Insn): void {
   if (cpu.mode === Mode.Real) cpu.fault(UD);
   requireCpl0(cpu);
-  if (cpu.nonRoot) exitIfProc2(cpu, SEC_DESC_TABLE, R.LDTR_TR, i, 0);
+  if (cpu.nonRoot) descExit(cpu, i, R.LDTR_TR, 2);
   const sel = cpu.readE(i, 2);
   if ((sel & 0xfffc) === 0) {
     setSegCache(cpu, LDTR, sel, 0, 0, ATTR_UNUSABLE);
@@ -324,7 +334,7 @@ function lldt(cpu: Cpu, i: Insn): void {
 function ltr(cpu: Cpu, i: Insn): void {
   if (cpu.mode === Mode.Real) cpu.fault(UD);
   requireCpl0(cpu);
-  if (cpu.nonRoot) exitIfProc2(cpu, SEC_DESC_TABLE, R.LDTR_TR, i, 0);
+  if (cpu.nonRoot) descExit(cpu, i, R.LDTR_TR, 3);
   const sel = cpu.readE(i, 2);
   if ((sel & 0xfffc) === 0 || sel & 4) cpu.gp(sel & 0xfffc);
   const lma = (cpu.efer & EFER_LMA) !== 0;
@@ -342,7 +352,7 @@ function storeSel(seg: number): Handler {
   return (cpu, i) => {
     if (cpu.mode === Mode.Real) cpu.fault(UD);
     if (cpu.cr4 & CR4_UMIP && cpu.cpl > 0) cpu.gp(0);
-    if (cpu.nonRoot) exitIfProc2(cpu, SEC_DESC_TABLE, R.LDTR_TR, i, 0);
+    if (cpu.nonRoot) descExit(cpu, i, R.LDTR_TR, seg === TR ? 1 : 0);
     const v = cpu.segSel[seg] & 0xffff;
     if (i.mem) cpu.writeE(i, v, 0, 2);
     else cpu.setReg(i.rm, i.size, v, 0);
@@ -389,13 +399,18 @@ function smsw(cpu: Cpu, i: Insn): void {
 function lmsw(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
   const v = cpu.readE(i, 2);
+  let nv = (cpu.cr0 & ~0xe) | (v & 0xf) | (cpu.cr0 & 1);
   if (cpu.nonRoot) {
-    const nv = (cpu.vmx.current!.get32(VF.CR0_READ_SHADOW) & ~0xe) | (v & 0xf);
-    if (crWriteExits(cpu, 0, (nv & 0xf) | (cpu.vmx.current!.get32(VF.CR0_READ_SHADOW) & ~0xf)))
-      exitAlways(cpu, R.CR_ACCESS, i, crQual(0, 3, 0, v, i.mem) + (i.mem ? 0 : 0));
+    // LMSW exits when it would set a host-owned PE the shadow has clear, or change a host-owned
+    // MP/EM/TS bit relative to the shadow (SDM 3C §25.1.3); otherwise host-owned bits stay.
+    const vm = cpu.vmx.current!;
+    const mask = vm.get32(VF.CR0_GUEST_HOST_MASK),
+      shadow = vm.get32(VF.CR0_READ_SHADOW);
+    if ((mask & 1 && v & 1 && !(shadow & 1)) || (mask & 0xe & (v ^ shadow)) !== 0)
+      exitAlways(cpu, R.CR_ACCESS, i, crQual(0, 3, 0, v, i.mem));
+    nv = crMaskedWrite(cpu, 0, nv, cpu.cr0);
   }
   // LMSW changes only PE/MP/EM/TS and cannot clear PE (SDM Vol. 2 LMSW).
-  const nv = (cpu.cr0 & ~0xe) | (v & 0xf) | (cpu.cr0 & 1);
   writeCr0(cpu, nv, 0);
 }
 
@@ -488,9 +503,12 @@ function clts(cpu: Cpu, i: Insn): void {
   requireCpl0(cpu);
   if (cpu.nonRoot) {
     // CLTS exits when CR0.TS is host-owned and the shadow has TS set (SDM 3C §25.1.3).
+    // Host-owned TS with the shadow clear: CLTS leaves TS alone (§25.3).
     const v = cpu.vmx.current!;
-    if (v.get32(VF.CR0_GUEST_HOST_MASK) & CR0_TS && v.get32(VF.CR0_READ_SHADOW) & CR0_TS)
-      exitAlways(cpu, R.CR_ACCESS, i, crQual(0, 2, 0));
+    if (v.get32(VF.CR0_GUEST_HOST_MASK) & CR0_TS) {
+      if (v.get32(VF.CR0_READ_SHADOW) & CR0_TS) exitAlways(cpu, R.CR_ACCESS, i, crQual(0, 2, 0));
+      return;
+    }
   }
   cpu.cr0 &= ~CR0_TS;
 }
