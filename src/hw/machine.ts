@@ -348,6 +348,7 @@ export class Machine {
   private stuck(): string | undefined {
     if (this.clock.nextTime() !== Infinity) return undefined;
     for (const cpu of this.cpus) {
+      if (cpu.vmx.preemptDeadline !== Infinity) return undefined; // the VMX-preemption timer will fire
       if (cpu.waitForSipi) continue;
       if (!cpu.halted) return undefined;
       if (cpu.nmiPending && !cpu.nmiBlocked) return undefined;

@@ -124,6 +124,12 @@ export class Cpu implements EventSink {
   /** NMI pending, and NMI delivery blocked (from an NMI's delivery until the next IRET). */
   nmiPending = false;
   nmiBlocked = false;
+  /** Interruption info (and error code) of the event being delivered in non-root operation, else 0. */
+  vectoringInfo = 0;
+  vectoringError = 0;
+  vectoringLen = 0;
+  /** An MTF VM exit is pending (after an injected event, SDM 3C §25.5.2). */
+  mtfPending = false;
   /** An INIT held while in VMX operation, and a SIPI for a guest in wait-for-SIPI (vector, or -1). */
   initPending = false;
   /** Perform a held INIT (set by the machine: CPU INIT and local-APIC INIT reset). */
@@ -971,22 +977,22 @@ export class Cpu implements EventSink {
       u.current!.setNum(0x6400, vec); // exit qualification: the SIPI vector (§27.2.1)
       return true;
     }
-    if (this.cycles >= u.preemptDeadline) {
-      u.preemptDeadline = Infinity;
-      this.halted = false;
-      return simple(R.PREEMPTION_TIMER);
+    if (this.mtfPending) {
+      this.mtfPending = false;
+      return simple(R.MONITOR_TRAP_FLAG);
     }
+    // The saved activity state stays HLT when the exit interrupts a halted guest (§27.3.4);
+    // the saved preemption-timer value is 0 for a timer exit (completeExit disarms it after saving).
+    if (this.cycles >= u.preemptDeadline) return simple(R.PREEMPTION_TIMER);
     const movSs = this.intShadow > 0 && this.movSsShadow;
     if (this.nmiPending && u.pin & PIN_NMI && !movSs) {
       this.nmiPending = false;
-      this.halted = false;
       this.exitForEvent(2, 2, -1);
       return true;
     }
     if (u.proc & CPU_NMI_WINDOW && !u.virtualNmiBlocked && !movSs) return simple(R.NMI_WINDOW);
     if (u.proc & CPU_INTR_WINDOW && this.fl.word & IF && !this.intShadow) return simple(R.INTERRUPT_WINDOW);
     if (u.pin & PIN_EXT_INTR && !this.intShadow && this.pendingInterrupt() >= 0) {
-      this.halted = false;
       if (u.exitCtls & EXIT_ACK_INTR) {
         const vec = this.ackInterrupt();
         this.exitForEvent(vec, 0, -1);
@@ -1025,7 +1031,7 @@ export class Cpu implements EventSink {
       try {
         deliverEvent(this, 2, 2, -1);
       } catch (e) {
-        if (e !== ABORT) throw e;
+        if (!this.vmexitCaught(e)) throw e;
       }
       return true;
     }
@@ -1041,11 +1047,16 @@ export class Cpu implements EventSink {
     try {
       deliverEvent(this, vec, 0, -1);
     } catch (e) {
-      if (e !== ABORT) throw e;
-      const v2 = this.excVector,
-        ec = this.excError;
-      deliverEvent(this, v2, EV_HW_EXC, ec);
+      if (!this.vmexitCaught(e)) throw e;
     }
+    return true;
+  }
+
+  /** Complete a VM exit that aborted event delivery outside an instruction; true if `e` was one. */
+  vmexitCaught(e: unknown): boolean {
+    if (e !== ABORT || this.excVector !== VMEXIT_MARK) return false;
+    this.excVector = -1;
+    this.vmx.completeExit();
     return true;
   }
 

@@ -9,7 +9,8 @@
  * 6 software exception (INT3, INTO).
  */
 import type { Cpu } from './cpu.js';
-import { ABORT } from './fault.js';
+import { ABORT, VMEXIT_MARK } from './fault.js';
+import { exceptionExits } from '../vmx/intercepts.js';
 import { CS, SS, TR, GP, NP, TS, DF_, PF_, SS_, IF, TF, NT, RF, VM, AC, Mode } from './regs.js';
 import { Descriptor, readDescriptor, setAccessed, setSegCache, ATTR_UNUSABLE } from './segments.js';
 
@@ -51,11 +52,20 @@ export function deliverEvent(cpu: Cpu, vector: number, type: number, errorCode: 
     t = type,
     ec = type === EV_HW_EXC && hasErrorCode(vector) ? (errorCode < 0 ? 0 : errorCode) : -1;
   for (let depth = 0; ; depth++) {
+    // In non-root operation, remember the event being delivered: a VM exit during its
+    // delivery reports it as IDT-vectoring information (SDM 3C §27.2.4).
+    if (cpu.nonRoot) {
+      cpu.vectoringInfo = 0x80000000 | (t << 8) | v | (ec >= 0 ? 1 << 11 : 0) | 0;
+      cpu.vectoringError = ec >= 0 ? ec : 0;
+      // Software events: an exit during delivery reports the instruction length (§27.2.5).
+      cpu.vectoringLen = t === EV_SW_INT || t === EV_SW_EXC || t === EV_PRIV_SW ? cpu.rip - cpu.insnRip : 0;
+    }
     try {
       deliverOnce(cpu, v, t, ec);
+      cpu.vectoringInfo = 0;
       return;
     } catch (e) {
-      if (e !== ABORT) throw e;
+      if (e !== ABORT || cpu.excVector === VMEXIT_MARK) throw e;
       const v2 = cpu.excVector,
         ec2 = cpu.excError;
       cpu.excVector = -1;
@@ -76,6 +86,14 @@ export function deliverEvent(cpu: Cpu, vector: number, type: number, errorCode: 
       // Faults raised while delivering an external event carry EXT=1 in their error codes.
       if (ec >= 0 && v !== DF_ && v !== PF_ && (t === EV_EXT || t === EV_NMI || t === EV_HW_EXC)) ec |= 1;
       t = EV_HW_EXC;
+      // The new exception may itself exit (exception bitmap), with the first event as IDT-vectoring info.
+      if (cpu.nonRoot && exceptionExits(cpu, v, ec)) {
+        const info = 0x80000000 | (3 << 8) | v | (ec >= 0 ? 1 << 11 : 0) | 0;
+        cpu.vmx.exit(v === DF_ ? 0 : 0, v === PF_ ? cpu.cr2 : 0, 0, {
+          intrInfo: info,
+          intrError: ec >= 0 ? ec : 0,
+        });
+      }
     }
   }
 }

@@ -8,6 +8,9 @@ export class CpuAbort {
 }
 export const ABORT = new CpuAbort();
 
+/** cpu.excVector value that marks a VM exit in flight (not an exception). */
+export const VMEXIT_MARK = -2;
+
 /** Thrown when the machine must stop (debug-exit, power-off, triple fault, …). */
 export class MachineStop {
   constructor(

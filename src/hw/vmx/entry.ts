@@ -642,8 +642,10 @@ function startNonRoot(u: VmxUnit, v: Vmcs, c: Ctx): void {
       else cpu.nmiBlocked = true;
     }
     cpu.injecting = true;
+    // With the monitor trap flag, an MTF exit is pending right after the injected event is delivered (§25.5.2).
+    if (c.proc & B.CPU_MTF) cpu.mtfPending = true;
     try {
-      deliverEvent(cpu, vector, evType, ec);
+      if (type !== B.INTR_OTHER) deliverEvent(cpu, vector, evType, ec);
     } finally {
       cpu.injecting = false;
     }

@@ -186,7 +186,12 @@ export class VmxHost {
     u.status = 0;
     const before = cpu.vmx.current?.get32(F.VM_EXIT_REASON);
     void before;
-    u.enter(launch);
+    try {
+      u.enter(launch);
+    } catch (e) {
+      // Event injection at VM entry can itself cause a VM exit (e.g. an EPT violation while delivering).
+      if (!cpu.vmexitCaught(e)) throw e;
+    }
     if (u.status !== 0) return { kind: 'vmfail', status: this.status(), check: u.lastEntryCheck };
     if (u.exitReady) {
       const v = u.current!;

@@ -23,8 +23,8 @@ import { EptWalker, EPT_OK, EPT_VIOLATION } from '../mmu/ept.js';
 import { TlbContexts } from './tlb-contexts.js';
 import { VMCS_FIELD_ENCODINGS, isReadOnlyField } from './fields.js';
 
-/** excVector value that marks a VM exit in flight. */
-export const VMEXIT_MARK = -2;
+export { VMEXIT_MARK } from '../cpu/fault.js';
+import { VMEXIT_MARK } from '../cpu/fault.js';
 
 export interface ExitInfo {
   reason: number;
@@ -254,6 +254,16 @@ export class VmxUnit {
     v.set(F.VMX_INSTRUCTION_INFO, e.instructionInfo);
     v.set(F.VM_EXIT_INTR_INFO, e.intrInfo);
     v.set(F.VM_EXIT_INTR_ERROR_CODE, e.intrError);
+    // An exit during event delivery reports that event in the IDT-vectoring fields (§27.2.4).
+    if (!idtVectoring && cpu.vectoringInfo) {
+      idtVectoring = cpu.vectoringInfo;
+      idtError = cpu.vectoringError;
+    }
+    if (idtVectoring && cpu.vectoringInfo === idtVectoring && e.instructionLength === 0) {
+      const type = (idtVectoring >> 8) & 7;
+      if (type === 4 || type === 5 || type === 6) v.set(F.VM_EXIT_INSTRUCTION_LEN, cpu.vectoringLen);
+    }
+    cpu.vectoringInfo = 0;
     v.set(F.IDT_VECTORING_INFO_FIELD, idtVectoring);
     v.set(F.IDT_VECTORING_ERROR_CODE, idtError);
     saveGuestState(cpu, v, this.exitCtls);
@@ -266,8 +276,10 @@ export class VmxUnit {
     // Back to the root's TLB; without VPID the VPID-0 mappings are invalidated (SDM 3C §28.3.3.3).
     if (this.guestVpid === 0) this.tlbs.flushVpid0();
     cpu.setTlb(cpu.rootTlb);
+    cpu.mtfPending = false;
     if (this.tsHost) {
       this.exitReady = true;
+      cpu.halted = false;
       cpu.updateMode();
       return;
     }

@@ -42,7 +42,7 @@ import {
 } from '../segments.js';
 import { deliverEvent, EV_SW_INT, EV_SW_EXC, EV_PRIV_SW } from '../events.js';
 import { exceptionExits } from '../../vmx/intercepts.js';
-import { R } from '../../vmx/bits.js';
+import { R, PIN_NMI, PIN_VIRTUAL_NMIS } from '../../vmx/bits.js';
 
 const TWO32 = 4294967296;
 
@@ -257,7 +257,12 @@ function commitSs(cpu: Cpu, ssSel: number, rpl: number, d: Descriptor | null): v
 /** IRET/IRETD/IRETQ (SDM Vol. 2 IRET; real, protected and IA-32e forms). */
 const iret: Handler = (cpu, i) => {
   const size = i.size;
-  cpu.nmiBlocked = false; // IRET ends NMI blocking (SDM 3A §6.7.1)
+  // IRET ends NMI blocking (SDM 3A §6.7.1); in non-root operation with virtual NMIs it ends
+  // virtual-NMI blocking instead, and with NMI exiting it leaves physical NMIs alone (SDM 3C §25.3).
+  if (cpu.nonRoot && cpu.vmx.pin & PIN_VIRTUAL_NMIS) {
+    cpu.vmx.virtualNmiBlocked = false;
+    cpu.irqCheck = true;
+  } else if (!cpu.nonRoot || !(cpu.vmx.pin & PIN_NMI)) cpu.nmiBlocked = false;
   const old = cpu.getFlags();
   if (cpu.mode === Mode.Real) {
     const ip = cpu.pop(size);
