@@ -700,6 +700,8 @@ void vmx_clear_proc(uint32_t bits);
 bool vmx_vm_enable_ept(struct vmx_vm *vm);
 /* The EPT entry mapping gpa at `level` (1 = 4 KiB PTE ... 4 = PML4E), splitting 2 MiB pages. */
 volatile uint64_t *ept_entry(struct vmx_vm *vm, uint64_t gpa, int level);
+volatile uint64_t *ept_entry_in(uint64_t *root, uint64_t gpa, int level);
+uint64_t *vmx_ept_identity(void); /* a new identity EPT PML4 (0-4 GiB), for a second EPTP */
 uint64_t vmx_eptp_default(const struct vmx_vm *vm);
 
 /* Mask both 8259 PICs (OCW1 = 0xFF) so that no legacy IRQ reaches a guest with IF = 1. */

@@ -2,6 +2,7 @@
  * VMLAUNCH/VMRESUME launch-state rules, VMCALL in root operation, and the #UD/#GP conditions
  * of the VMX instructions (SDM 3C chapter 30). */
 #include "vmx-tests.h"
+#include "quirks.h"
 
 /* IA32_FEATURE_CONTROL as found at boot (the first test may lock it). */
 static uint64_t boot_feature_control;
@@ -66,9 +67,12 @@ USER_SNIPPET(u_vmcall, "vmcall" U_END)
 TEST(cpuid_vmx)
 {
 	if (!vmx_caps.vmx) {
-		/* without VMX, CR4.VMXE is reserved: setting it faults (SDM 3C §23.7) */
-		uint64_t cr4 = read_cr4() | CR4_VMXE;
-		EXPECT_EQ(fault_of(do_write_cr4, &cr4, 0), VEC_GP);
+		/* Without VMX, CR4.VMXE is reserved: setting it faults (SDM 3C §23.7). Not tried on
+		 * QEMU TCG: QEMU 7.2 -cpu max loops forever in its SVM intercept path on that write. */
+		if (!on_qemu_tcg()) {
+			uint64_t cr4 = read_cr4() | CR4_VMXE;
+			EXPECT_EQ(fault_of(do_write_cr4, &cr4, 0), VEC_GP);
+		}
 		test_skip("not supported: CPUID.1:ECX.VMX=0");
 	}
 	uint64_t cr4 = read_cr4();
@@ -121,7 +125,7 @@ TEST(basic_msr)
 	EXPECTF(size > 0 && size <= 4096, "VMCS region size %lu", size);
 	EXPECTF(!(b & BASIC_PA_32BIT), "bit 48 must be 0 on processors that support Intel 64");
 	EXPECTF(BASIC_MEMTYPE(b) == 6 || BASIC_MEMTYPE(b) == 0, "VMCS memory type %lu", BASIC_MEMTYPE(b));
-	EXPECTF((b & (0xFull << 45)) == 0 && (b & (0x7Full << 57)) == 0, "reserved bits set: 0x%lx", b);
+	EXPECTF((b & (7ull << 45)) == 0, "reserved bits 47:45 set: 0x%lx", b);
 }
 
 static void check_ctl(const char *what, struct vmx_ctl_cap c)
@@ -219,8 +223,11 @@ TEST(misc_msr)
 	need_vmx();
 	uint64_t m = vmx_caps.misc;
 	EXPECTF(MISC_CR3_TARGETS(m) <= 256, "CR3-target count %lu", MISC_CR3_TARGETS(m));
-	/* bits 13:9 and 31 are reserved (SDM 3C A.6) */
-	EXPECTF((m & (0x1Full << 9)) == 0 && (m & (1ull << 31)) == 0, "reserved bits set: 0x%lx", m);
+	EXPECTF(MISC_MAX_MSRS(m) >= 512, "recommended MSR-list maximum %lu", MISC_MAX_MSRS(m));
+	/* SDM 3C A.6: bit 5 (exits store EFER.LMA into "IA-32e mode guest") is 1 on every
+	 * processor that supports unrestricted guest */
+	if (vmx_has_sec(SEC_UNRESTRICTED))
+		EXPECTF(m & MISC_STORE_LMA, "unrestricted guest without IA32_VMX_MISC[5]: 0x%lx", m);
 	if (vmx_can1(&vmx_caps.exit, EXIT_SAVE_PREEMPT))
 		EXPECTF(vmx_can1(&vmx_caps.pin, PIN_PREEMPT_TIMER), "save preemption timer without the timer");
 }
@@ -520,6 +527,33 @@ static void gp_cpl3_case(void)
 	EXPECTF(f.vector == VEC_GP && f.error == 0, "%s at CPL 3: vector %lu error 0x%lx", cur_insn->name, f.vector, f.error);
 }
 
+/* In compatibility mode (IA32_EFER.LMA = 1, CS.L = 0) the VMX instructions are #UD (SDM 3C
+ * chapter 30, the first check of each). The snippet far-returns into the 32-bit code segment,
+ * runs the instruction, and far-jumps back if it did not fault. */
+#define COMPAT_SNIPPET(name, insn)                                                              \
+	SNIPPET(name, "push %rbx\n mov %rsp, %rbx\n pushq $0x38\n lea 1f(%rip), %rax\n pushq %rax\n" \
+		      "lretq\n .code32\n 1: xor %eax, %eax\n lea -16(%esp), %edx\n" insn "\n"       \
+		      "ljmp $0x08, $2f\n .code64\n 2: mov %rbx, %rsp\n pop %rbx\n ret")
+COMPAT_SNIPPET(c_vmread, "vmread %eax, %ecx")
+COMPAT_SNIPPET(c_vmwrite, "vmwrite %ecx, %eax")
+COMPAT_SNIPPET(c_vmptrst, "vmptrst (%edx)")
+COMPAT_SNIPPET(c_vmlaunch, "vmlaunch")
+COMPAT_SNIPPET(c_vmcall, "vmcall")
+COMPAT_SNIPPET(c_vmxoff, "vmxoff")
+COMPAT_SNIPPET(c_nop, "nop")
+
+static void (*cur_compat)(void *);
+static void compat_case(void)
+{
+	need_vmx();
+	uint64_t v = vmx_new_vmcs();
+	ASSERT(vmptrld(v) == VMX_OK);
+	/* the trip through compatibility mode itself does not fault */
+	ASSERT(fault_of(c_nop, 0, 0) == -1);
+	int vec = fault_of(cur_compat, 0, 0);
+	EXPECTF(vec == VEC_UD, "vector %d, want #UD", vec);
+}
+
 /* ---- VMCLEAR / VMPTRLD / VMPTRST ---- */
 
 static uint64_t load_fresh(void)
@@ -683,7 +717,11 @@ TEST(vmcall_in_root_failvalid_1)
 	vm_setup(&vm, vmx_guest_return);
 	vmx_vm_run(&vm, &e);
 	ASSERT_EXIT(e, EXIT_VMCALL);
-	EXPECTF(!(rdmsr(0x9B) & 1), "IA32_SMM_MONITOR_CTL[0] is set");
+	/* IA32_SMM_MONITOR_CTL exists on every processor with VMX (SDM 4, MSR 9BH) */
+	uint64_t smm = 0x9B;
+	int v = fault_of(do_rdmsr, &smm, 0);
+	EXPECTF(v == -1, "RDMSR IA32_SMM_MONITOR_CTL: vector %d", v);
+	EXPECTF(v != -1 || !(smm & 1), "IA32_SMM_MONITOR_CTL[0] is set");
 	EXPECT_RESULT(vmcall_root(), VMERR_VMCALL_ROOT);
 }
 
@@ -842,6 +880,17 @@ void vmx_basic_tests(void)
 		cur_insn = &insns[i];
 		snprintf(name, sizeof(name), "%s_cpl3_gp", insns[i].name);
 		vt_run(name, gp_cpl3_case);
+	}
+
+	static const struct {
+		const char *name;
+		void (*fn)(void *);
+	} compat[] = { { "vmread_compat_mode_ud", c_vmread },	  { "vmwrite_compat_mode_ud", c_vmwrite },
+		       { "vmptrst_compat_mode_ud", c_vmptrst },	  { "vmlaunch_compat_mode_ud", c_vmlaunch },
+		       { "vmcall_compat_mode_ud", c_vmcall },	  { "vmxoff_compat_mode_ud", c_vmxoff } };
+	for (unsigned i = 0; i < ARRAY_SIZE(compat); i++) {
+		cur_compat = compat[i].fn;
+		vt_run(compat[i].name, compat_case);
 	}
 
 	RUN(vmclear_misaligned_failvalid_2);

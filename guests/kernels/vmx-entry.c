@@ -103,6 +103,16 @@ MUT(tpr_threshold_reserved)
 	vmw(VMCS_VIRTUAL_APIC_ADDR, (uint64_t)vmx_page_alloc());
 	vmw(VMCS_TPR_THRESHOLD, 0x10); /* bits 31:4 must be 0 without virtual-interrupt delivery */
 }
+MUT(tpr_threshold_above_vtpr)
+{
+	/* without virtual-interrupt delivery and APIC virtualization: threshold <= VTPR[7:4] */
+	need_proc(PROC_TPR_SHADOW);
+	vmx_set_proc(PROC_TPR_SHADOW);
+	uint8_t *vapic = vmx_page_alloc();
+	vapic[0x80] = 0x30;
+	vmw(VMCS_VIRTUAL_APIC_ADDR, (uint64_t)vapic);
+	vmw(VMCS_TPR_THRESHOLD, 4);
+}
 MUT(tpr_shadow_ok)
 {
 	need_proc(PROC_TPR_SHADOW);
@@ -515,6 +525,7 @@ static const struct entry_case cases[] = {
 	{ "entry_ctl_virtual_nmis_without_nmi_exiting", mut_vnmi_without_nmi_exit, CTL, 0 },
 	{ "entry_ctl_virtual_apic_misaligned", mut_vapic_misaligned, CTL, 0 },
 	{ "entry_ctl_tpr_threshold_reserved_bits", mut_tpr_threshold_reserved, CTL, 0 },
+	{ "entry_ctl_tpr_threshold_above_vtpr", mut_tpr_threshold_above_vtpr, CTL, 0 },
 	{ "entry_ctl_tpr_shadow_valid", mut_tpr_shadow_ok, OK, 0 },
 	{ "entry_ctl_eptp_memory_type", mut_ept_memtype, CTL, 0 },
 	{ "entry_ctl_eptp_walk_length", mut_ept_walk_length, CTL, 0 },

@@ -163,7 +163,15 @@ TEST(exit_invvpid)
 /* ---- exits controlled by the processor-based controls ---- */
 
 GUEST_INSN(hlt, "", "hlt")
-SIMPLE_EXIT(exit_hlt, hlt, EXIT_HLT)
+TEST(exit_hlt)
+{
+	struct vmx_vm vm;
+	struct vmx_exit e;
+	vm_setup(&vm, g_hlt);
+	arm_watchdog();
+	run_expect(&vm, &e, EXIT_HLT, g_hlt_at, g_hlt_end);
+	finish(&vm);
+}
 
 GUEST_INSN(invlpg, "mov $0x123456789000, %rax", "invlpg (%rax)")
 TEST(exit_invlpg)
@@ -302,6 +310,7 @@ TEST(exit_mwait)
 	vm_setup(&vm, g_mwait);
 	if (!vmx_set_proc(PROC_MWAIT_EXIT))
 		test_skip("not supported");
+	arm_watchdog();
 	run_expect(&vm, &e, EXIT_MWAIT, g_mwait_at, g_mwait_end);
 	finish(&vm);
 }
@@ -349,6 +358,35 @@ TEST(exit_rdseed)
 	EXPECTF(((e.insn_info >> 3) & 0xF) == 1 && ((e.insn_info >> 11) & 3) == 1, "instruction information 0x%x",
 		e.insn_info);
 	finish(&vm);
+}
+
+GUEST_INSN(invpcid, "lea guest_scratch(%rip), %rax\n mov $2, %ecx", "invpcid (%rax), %rcx")
+TEST(exit_invpcid)
+{
+	struct vmx_vm vm;
+	struct vmx_exit e;
+	if (!cpu_has_invpcid())
+		test_skip("not supported: INVPCID");
+	vm_setup(&vm, g_invpcid);
+	if (!vmx_set_sec(SEC_INVPCID) || !vmx_set_proc(PROC_INVLPG_EXIT))
+		test_skip("not supported");
+	run_expect(&vm, &e, EXIT_INVPCID, g_invpcid_at, g_invpcid_end);
+	EXPECTF(((e.insn_info >> 28) & 0xF) == 1, "instruction information 0x%x", e.insn_info);
+	finish(&vm);
+}
+
+TEST(invpcid_ud_without_enable_invpcid)
+{
+	struct vmx_vm vm;
+	struct vmx_exit e;
+	if (!cpu_has_invpcid())
+		test_skip("not supported: INVPCID");
+	vm_setup(&vm, g_invpcid);
+	vmw(VMCS_EXCEPTION_BITMAP, 1u << VEC_UD);
+	vmx_vm_run(&vm, &e);
+	EXPECT_EXIT(e, EXIT_EXCEPTION_NMI);
+	EXPECT_EQ(e.intr_info, INTR_INFO_VALID | INTR_TYPE_HW_EXC | VEC_UD);
+	EXPECT_EQ(e.guest_rip, (uint64_t)g_invpcid_at);
 }
 
 /* ---- control registers ---- */
@@ -595,6 +633,60 @@ TEST(cr8_store_exit)
 	run_expect(&vm, &e, EXIT_CR_ACCESS, g_cr8_store_at, g_cr8_store_end);
 	EXPECT_EQ(e.qual, 8 | (1u << 4) | (1u << 8));
 	finish(&vm);
+}
+
+/* TPR shadow (SDM 3C §29.1): CR8 reads and writes use VTPR (virtual-APIC page offset 80H) */
+SNIPPET(g_cr8_read, "mov %cr8, %rax\n vmcall\n ud2")
+SNIPPET(g_cr8_write, "mov $7, %eax\n mov %rax, %cr8\n vmcall\n ud2")
+GUEST_INSN(cr8_write_low, "mov $2, %eax", "mov %rax, %cr8")
+
+static uint8_t *tpr_shadow(uint8_t vtpr, uint32_t threshold)
+{
+	if (!vmx_set_proc(PROC_TPR_SHADOW))
+		test_skip("not supported: TPR shadow");
+	vmx_clear_proc(PROC_CR8_LOAD_EXIT | PROC_CR8_STORE_EXIT);
+	uint8_t *vapic = vmx_page_alloc();
+	vapic[0x80] = vtpr;
+	vmw(VMCS_VIRTUAL_APIC_ADDR, (uint64_t)vapic);
+	vmw(VMCS_TPR_THRESHOLD, threshold);
+	return vapic;
+}
+
+TEST(tpr_shadow_cr8_read)
+{
+	struct vmx_vm vm;
+	struct vmx_exit e;
+	vm_setup(&vm, g_cr8_read);
+	tpr_shadow(0x50, 0);
+	vmx_vm_run(&vm, &e);
+	EXPECT_EXIT(e, EXIT_VMCALL);
+	EXPECT_EQ(vm.regs.rax, 5);
+}
+
+TEST(tpr_shadow_cr8_write)
+{
+	struct vmx_vm vm;
+	struct vmx_exit e;
+	vm_setup(&vm, g_cr8_write);
+	uint8_t *vapic = tpr_shadow(0x50, 0);
+	vmx_vm_run(&vm, &e);
+	EXPECT_EXIT(e, EXIT_VMCALL);
+	EXPECT_EQ(vapic[0x80], 0x70);
+}
+
+TEST(tpr_below_threshold_exit)
+{
+	/* trap-like: after the MOV to CR8 that drops VTPR[7:4] below the threshold (SDM 3C §29.1.2) */
+	struct vmx_vm vm;
+	struct vmx_exit e;
+	vm_setup(&vm, g_cr8_write_low);
+	uint8_t *vapic = tpr_shadow(0x60, 5);
+	if (vmx_has_sec(SEC_VINTR_DELIVERY))
+		vmw_clear(VMCS_PROC2_CTLS, SEC_VINTR_DELIVERY);
+	vmx_vm_run(&vm, &e);
+	EXPECT_EXIT(e, EXIT_TPR_BELOW);
+	EXPECT_EQ(e.guest_rip, (uint64_t)g_cr8_write_low_end);
+	EXPECT_EQ(vapic[0x80], 0x20);
 }
 
 GUEST_INSN(dr_write, "xor %eax, %eax", "mov %rax, %dr0")
@@ -1057,6 +1149,8 @@ void vmx_exit_tests(void)
 	RUN(exit_wbinvd);
 	RUN(exit_rdrand);
 	RUN(exit_rdseed);
+	RUN(exit_invpcid);
+	RUN(invpcid_ud_without_enable_invpcid);
 	RUN(cr0_read_returns_shadow_for_masked_bits);
 	RUN(cr0_write_changing_masked_bit_exits);
 	RUN(cr0_write_unmasked_bits_no_exit);
@@ -1074,6 +1168,9 @@ void vmx_exit_tests(void)
 	RUN(cr3_store_exit);
 	RUN(cr8_load_exit);
 	RUN(cr8_store_exit);
+	RUN(tpr_shadow_cr8_read);
+	RUN(tpr_shadow_cr8_write);
+	RUN(tpr_below_threshold_exit);
 	RUN(mov_dr_write_exit);
 	RUN(mov_dr_read_exit);
 	RUN(io_out_imm8_unconditional);

@@ -59,6 +59,13 @@ void need_ept(struct vmx_vm *vm)
 		test_skip("not supported: EPT");
 }
 
+void arm_watchdog(void)
+{
+	/* ~100M TSC ticks: far beyond what a correct run of these guests needs */
+	if (vmx_set_pin(PIN_PREEMPT_TIMER))
+		vmw(GUEST_PREEMPT_TIMER, 100000000ull >> MISC_PREEMPT_RATE(vmx_caps.misc));
+}
+
 void host_iret_unblock_nmi(void)
 {
 	asm volatile("movq %%rsp, %%rax\n\t"

@@ -33,6 +33,11 @@ void need_exit_ctl(uint32_t bits);
 void need_entry_ctl(uint32_t bits);
 void need_ept(struct vmx_vm *vm); /* enables the identity EPT or skips */
 
+/* For guests that would wait forever if the implementation under test missed the expected
+ * exit or event (HLT, MWAIT, HLT activity): arm the VMX-preemption timer, when there is one,
+ * far beyond the expected run time, so that such a bug ends in exit 52, not in a hang. */
+void arm_watchdog(void);
+
 /* Unblock NMIs in the host (an NMI that caused a VM exit leaves them blocked, SDM 3C §27.1). */
 void host_iret_unblock_nmi(void);
 

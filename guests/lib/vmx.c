@@ -464,9 +464,9 @@ void vmx_skip_insn(void) { vmw(GUEST_RIP, vmr(GUEST_RIP) + vmr(VMCS_EXIT_INSN_LE
 
 static unsigned ept_index(uint64_t gpa, int level) { return (gpa >> (12 + 9 * (level - 1))) & 511; }
 
-volatile uint64_t *ept_entry(struct vmx_vm *vm, uint64_t gpa, int level)
+volatile uint64_t *ept_entry_in(uint64_t *root, uint64_t gpa, int level)
 {
-	volatile uint64_t *t = vm->eptp_root;
+	volatile uint64_t *t = root;
 	for (int l = 4; l > level; l--) {
 		volatile uint64_t *e = &t[ept_index(gpa, l)];
 		if (!(*e & EPT_RWX)) {
@@ -488,19 +488,19 @@ volatile uint64_t *ept_entry(struct vmx_vm *vm, uint64_t gpa, int level)
 	return &t[ept_index(gpa, level)];
 }
 
+volatile uint64_t *ept_entry(struct vmx_vm *vm, uint64_t gpa, int level) { return ept_entry_in(vm->eptp_root, gpa, level); }
+
 uint64_t vmx_eptp_default(const struct vmx_vm *vm)
 {
 	uint64_t mt = (vmx_caps.ept_vpid & EPTCAP_WB) ? EPTP_WB : EPTP_UC;
 	return (uint64_t)vm->eptp_root | mt | EPTP_PWL4;
 }
 
-bool vmx_vm_enable_ept(struct vmx_vm *vm)
+uint64_t *vmx_ept_identity(void)
 {
-	if (!vmx_has_ept() || !(vmx_caps.ept_vpid & EPTCAP_PWL4))
-		return false;
-	vm->eptp_root = vmx_page_alloc();
+	uint64_t *root = vmx_page_alloc();
 	uint64_t *pdpt = vmx_page_alloc();
-	vm->eptp_root[0] = (uint64_t)pdpt | EPT_RWX;
+	root[0] = (uint64_t)pdpt | EPT_RWX;
 	bool big = vmx_caps.ept_vpid & EPTCAP_2M;
 	for (uint64_t g = 0; g < 4; g++) {
 		uint64_t *pd = vmx_page_alloc();
@@ -518,6 +518,14 @@ bool vmx_vm_enable_ept(struct vmx_vm *vm)
 			}
 		}
 	}
+	return root;
+}
+
+bool vmx_vm_enable_ept(struct vmx_vm *vm)
+{
+	if (!vmx_has_ept() || !(vmx_caps.ept_vpid & EPTCAP_PWL4))
+		return false;
+	vm->eptp_root = vmx_ept_identity();
 	vm->eptp = vmx_eptp_default(vm);
 	vmw(VMCS_EPTP, vm->eptp);
 	return vmx_set_sec(SEC_EPT);

@@ -35,8 +35,8 @@ static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
-static bool fail(struct guest *g, const char *fmt, ...) PRINTF_LIKE(2, 3);
-static bool fail(struct guest *g, const char *fmt, ...)
+static bool load_fail(struct guest *g, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static bool load_fail(struct guest *g, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -52,12 +52,12 @@ static int elf_segments(struct guest *g, const uint8_t *img, uint64_t len, struc
 {
 	bool is64 = img[4] == 2;
 	if ((img[4] != 1 && img[4] != 2) || img[5] != 1)
-		return fail(g, "ELF class %u / data encoding %u unsupported (need little-endian ELF32/ELF64)", img[4], img[5]), -1;
+		return load_fail(g, "ELF class %u / data encoding %u unsupported (need little-endian ELF32/ELF64)", img[4], img[5]), -1;
 	uint16_t type = rd16(img + 16), machine = rd16(img + 18);
 	if (type != 2)
-		return fail(g, "ELF type %u is not an executable", type), -1;
+		return load_fail(g, "ELF type %u is not an executable", type), -1;
 	if (machine != 3 && machine != 62)
-		return fail(g, "ELF machine %u is not x86 (3) or x86-64 (62)", machine), -1;
+		return load_fail(g, "ELF machine %u is not x86 (3) or x86-64 (62)", machine), -1;
 	uint64_t phoff, phentsize, phnum;
 	if (is64) {
 		*entry = rd64(img + 24);
@@ -71,7 +71,7 @@ static int elf_segments(struct guest *g, const uint8_t *img, uint64_t len, struc
 		phnum = rd16(img + 44);
 	}
 	if (phentsize < (is64 ? 56u : 32u) || phoff > len || phnum * phentsize > len - phoff)
-		return fail(g, "ELF program headers at 0x%lx (%lu entries) are cut off", phoff, phnum), -1;
+		return load_fail(g, "ELF program headers at 0x%lx (%lu entries) are cut off", phoff, phnum), -1;
 	int n = 0;
 	for (uint64_t i = 0; i < phnum; i++) {
 		const uint8_t *ph = img + phoff + i * phentsize;
@@ -95,16 +95,16 @@ static int elf_segments(struct guest *g, const uint8_t *img, uint64_t len, struc
 		if (s.memsz == 0)
 			continue;
 		if (s.filesz > s.memsz || s.offset > len || s.filesz > len - s.offset)
-			return fail(g, "ELF segment %lu (file offset 0x%lx) lies beyond the end of the file", i, s.offset), -1;
+			return load_fail(g, "ELF segment %lu (file offset 0x%lx) lies beyond the end of the file", i, s.offset), -1;
 		if (n == MAX_SEGS)
-			return fail(g, "more than %d loadable segments", MAX_SEGS), -1;
+			return load_fail(g, "more than %d loadable segments", MAX_SEGS), -1;
 		/* an entry point given as a virtual address is translated through its segment */
 		if (vaddr != s.paddr && *entry >= vaddr && *entry < vaddr + s.memsz)
 			*entry = *entry - vaddr + s.paddr;
 		segs[n++] = s;
 	}
 	if (n == 0)
-		return fail(g, "ELF file has no loadable segments"), -1;
+		return load_fail(g, "ELF file has no loadable segments"), -1;
 	return n;
 }
 
@@ -123,10 +123,10 @@ bool guest_load(struct guest *g, const uint8_t *img, uint64_t len, uint32_t *ent
 		}
 	}
 	if (hdr == ~0ull)
-		return fail(g, "not a multiboot image (no multiboot header in the first 8192 bytes of its %lu)", len);
+		return load_fail(g, "not a multiboot image (no multiboot header in its first 8192 bytes; %lu bytes long)", len);
 	uint32_t flags = rd32(img + hdr + 4);
 	if (flags & 0xFFFF & ~MB_REQ_KNOWN)
-		return fail(g, "multiboot header requires features 0x%x this loader does not provide",
+		return load_fail(g, "multiboot header requires features 0x%x this loader does not provide",
 			    flags & 0xFFFF & ~MB_REQ_KNOWN);
 
 	struct seg segs[MAX_SEGS];
@@ -136,21 +136,21 @@ bool guest_load(struct guest *g, const uint8_t *img, uint64_t len, uint32_t *ent
 	if (flags & MB_FLAG_AOUT) {
 		/* a.out kludge (§3.1.3): the header's address fields say where the file goes */
 		if (hdr + 32 > len)
-			return fail(g, "multiboot header at 0x%lx is cut off before its address fields", hdr);
+			return load_fail(g, "multiboot header at 0x%lx is cut off before its address fields", hdr);
 		uint32_t header_addr = rd32(img + hdr + 12), load_addr = rd32(img + hdr + 16);
 		uint32_t load_end = rd32(img + hdr + 20), bss_end = rd32(img + hdr + 24);
 		entry = rd32(img + hdr + 28);
 		if (header_addr < load_addr || header_addr - load_addr > hdr)
-			return fail(g, "multiboot header_addr 0x%x / load_addr 0x%x are inconsistent", header_addr, load_addr);
+			return load_fail(g, "multiboot header_addr 0x%x / load_addr 0x%x are inconsistent", header_addr, load_addr);
 		uint64_t file_start = hdr - (header_addr - load_addr);
 		uint64_t file_end = load_end ? file_start + (load_end - load_addr) : len;
 		if (load_end && load_end < header_addr)
-			return fail(g, "multiboot load_end_addr 0x%x is below header_addr 0x%x", load_end, header_addr);
+			return load_fail(g, "multiboot load_end_addr 0x%x is below header_addr 0x%x", load_end, header_addr);
 		if (file_end > len)
-			return fail(g, "multiboot load_end_addr 0x%x lies beyond the end of the file", load_end);
+			return load_fail(g, "multiboot load_end_addr 0x%x lies beyond the end of the file", load_end);
 		uint64_t memsz = bss_end ? (uint64_t)bss_end - load_addr : file_end - file_start;
 		if (memsz < file_end - file_start)
-			return fail(g, "multiboot bss_end_addr 0x%x is below the end of the image", bss_end);
+			return load_fail(g, "multiboot bss_end_addr 0x%x is below the end of the image", bss_end);
 		segs[0] = (struct seg){ load_addr, file_end - file_start, memsz, file_start };
 		nseg = 1;
 	} else if (elf) {
@@ -158,22 +158,22 @@ bool guest_load(struct guest *g, const uint8_t *img, uint64_t len, uint32_t *ent
 		if (nseg < 0)
 			return false;
 	} else {
-		return fail(g, "multiboot image is not ELF and its header has no load addresses (flag bit 16)");
+		return load_fail(g, "multiboot image is not ELF and its header has no load addresses (flag bit 16)");
 	}
 	if (entry >= 0x100000000ull)
-		return fail(g, "entry point 0x%lx is above 4 GiB (multiboot enters in 32-bit mode)", entry);
+		return load_fail(g, "entry point 0x%lx is above 4 GiB (multiboot enters in 32-bit mode)", entry);
 
 	for (int i = 0; i < nseg; i++) {
 		struct seg *s = &segs[i];
 		uint64_t end = s->paddr + s->memsz;
 		if (end < s->paddr || end > g->ram_size)
-			return fail(g, "segment 0x%lx-0x%lx does not fit in the guest's %lu KiB of RAM (tvisor option mem=MiB)",
+			return load_fail(g, "segment 0x%lx-0x%lx does not fit in the guest's %lu KiB of RAM (tvisor option mem=MiB)",
 				    s->paddr, end, g->ram_size / 1024);
 		if (ranges_overlap(s->paddr, end, 0, LOADER_AREA_END) || ranges_overlap(s->paddr, end, BASE_MEM_END, HIGH_MEM))
-			return fail(g, "segment 0x%lx-0x%lx overlaps the boot structures or the reserved area below 1 MiB", s->paddr, end);
+			return load_fail(g, "segment 0x%lx-0x%lx overlaps the boot structures or the reserved area below 1 MiB", s->paddr, end);
 		for (int j = 0; j < i; j++)
 			if (ranges_overlap(s->paddr, end, segs[j].paddr, segs[j].paddr + segs[j].memsz))
-				return fail(g, "segments at 0x%lx and 0x%lx overlap", s->paddr, segs[j].paddr);
+				return load_fail(g, "segments at 0x%lx and 0x%lx overlap", s->paddr, segs[j].paddr);
 	}
 	/* the entry point must be in a loaded segment */
 	bool entry_ok = false;
@@ -181,7 +181,7 @@ bool guest_load(struct guest *g, const uint8_t *img, uint64_t len, uint32_t *ent
 		if (entry >= segs[i].paddr && entry < segs[i].paddr + segs[i].memsz)
 			entry_ok = true;
 	if (!entry_ok)
-		return fail(g, "entry point 0x%lx is not inside a loaded segment", entry);
+		return load_fail(g, "entry point 0x%lx is not inside a loaded segment", entry);
 
 	for (int i = 0; i < nseg; i++) {
 		struct seg *s = &segs[i];

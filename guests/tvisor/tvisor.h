@@ -85,6 +85,9 @@ struct guest {
 	uint32_t entry_ctls, proc_ctls, proc2_ctls;
 	uint64_t cr0_mask, cr4_mask;
 	uint64_t cr0, cr4; /* what the guest believes CR0/CR4 are (the read shadows) */
+	uint64_t efer; /* the guest's EFER (authoritative unless EPT + unrestricted; see guest_efer) */
+	uint64_t cr3; /* the guest's CR3 while the CPU does not hold it (see guest_cr3) */
+	bool pg_emul; /* EPT without unrestricted guest: paging-off emulated (vmcs.c) */
 	/* MSRs that VMX does not switch: held here while the guest is not on the CPU */
 	uint64_t msr_star, msr_lstar, msr_cstar, msr_sfmask, msr_kgs, msr_tsc_aux;
 	uint64_t msr_mtrr_def, msr_misc_enable;
@@ -102,7 +105,8 @@ struct guest {
 
 extern struct guest guests[TV_MAX_GUESTS];
 extern int nguests;
-extern struct guest *current; /* the guest whose VMCS is current */
+extern struct guest *current; /* the guest whose non-VMCS MSRs are on the CPU */
+extern uint64_t loaded_vmcs; /* the current VMCS */
 extern enum mmu_mode mmu_default;
 
 /* End a guest (it is never entered again). */
@@ -124,13 +128,22 @@ static inline bool gpa_ok(struct guest *g, uint64_t gpa, uint64_t len)
 
 /* ---- VMCS of a guest (vmcs.c) ---- */
 void guest_vmcs_init(struct guest *g, uint32_t entry, uint32_t mbi);
-void guest_set_efer(struct guest *g, uint64_t efer); /* also the IA-32e mode guest control */
+/* The guest's EFER as it sees it, and writing it (the real EFER and the "IA-32e mode guest"
+ * entry control follow). */
+uint64_t guest_efer(struct guest *g);
+uint64_t guest_cr3(struct guest *g);
+void guest_write_efer(struct guest *g, uint64_t efer);
+/* Set the guest's CR0/CR4/EFER view (after the architectural checks, exits.c) and make the real
+ * registers, CR3 and the MMU follow. */
+void guest_set_paging(struct guest *g, uint64_t cr0, uint64_t cr4, uint64_t efer);
+void guest_flush_tlb(struct guest *g);
 /* Real CR0/CR4 value for what the guest wants (fixed bits forced). */
 uint64_t cr0_real(struct guest *g, uint64_t view);
 uint64_t cr4_real(struct guest *g, uint64_t view);
 
 /* ---- EPT (ept.c) ---- */
 void ept_build(struct guest *g);
+void ept_map_page(struct guest *g, uint64_t gpa, uint64_t hpa); /* one extra 4-KiB page */
 
 /* ---- exits (exits.c) ---- */
 struct exit_info {
@@ -156,6 +169,7 @@ void guest_reg_write(struct guest *g, unsigned n, uint64_t v);
 uint32_t io_in(struct guest *g, uint16_t port, unsigned size);
 void io_out(struct guest *g, uint16_t port, unsigned size, uint32_t v);
 void uart_flush(struct guest *g);
+void console_putc(struct guest *g, uint8_t c); /* a byte of the guest's serial output */
 void io_bitmaps_init(void);
 extern uint64_t io_bitmap_a_pa, io_bitmap_b_pa;
 
@@ -169,8 +183,8 @@ void msrs_switch(struct guest *from, struct guest *to);
 
 /* ---- guest memory access through the guest's paging (gwalk.c) ---- */
 /* Translate a guest-linear address with the guest's own page tables (guest-physical out).
- * Returns 0 or the #PF error code the access would raise (bit 0 = present etc.), -1 if
- * the guest's tables are not in its RAM. */
+ * Returns 0; or (1 << 30) | the #PF error code the access would raise; or -1 if the guest's
+ * tables are not in its RAM. Sets the accessed/dirty bits the access would set. */
 int gva_to_gpa(struct guest *g, uint64_t gva, unsigned access, uint64_t *gpa);
 #define ACC_WRITE 1u
 #define ACC_USER 2u
@@ -182,11 +196,11 @@ bool guest_write_linear(struct guest *g, uint64_t gva, const void *buf, unsigned
 void shadow_init(struct guest *g);
 /* A guest CR0/CR3/CR4/EFER change (values the guest sees) */
 void shadow_paging_changed(struct guest *g);
-void shadow_cr3_write(struct guest *g, uint64_t cr3);
-bool shadow_page_fault(struct guest *g, uint64_t gva, uint32_t error);
+bool shadow_cr3_write(struct guest *g, uint64_t cr3); /* false after injecting #GP */
+bool shadow_page_fault(struct guest *g, uint64_t gva, uint32_t error); /* handles every #PF exit */
 void shadow_invlpg(struct guest *g, uint64_t gva);
+void shadow_prepare_injection(struct guest *g, unsigned vector);
 void shadow_invpcid(struct guest *g, unsigned type, uint64_t pcid, uint64_t gva);
-uint64_t shadow_guest_cr3(struct guest *g);
 void shadow_stats(struct guest *g);
 
 #endif

@@ -1,23 +1,37 @@
-/* tvisor: building a guest's VMCS (SDM 3C chapter 24; the checks of §26.2-26.3 it must pass).
+/* tvisor: building a guest's VMCS (SDM 3C chapter 24; the checks of §26.2-26.3 it must pass),
+ * and keeping the real CR0/CR3/CR4/EFER consistent with what the guest believes they are.
  *
  * The guest starts the way a multiboot loader leaves a PC (Multiboot spec §3.2): 32-bit
  * protected mode, paging off, flat 4 GiB code and data segments, EFLAGS.IF=0, EAX=0x2BADB002,
- * EBX = the info block. That state (CR0.PG=0) is only a legal VMX guest state with
- * "unrestricted guest" (SDM 3C §26.3.1.1: otherwise CR0.PE and CR0.PG must be 1), which needs
- * EPT. Without it, a hypervisor has to run the paging-off phase on a page table of its own that
- * identity-maps the guest's RAM (shadowing CR0.PG to 0 for the guest) and switch to the guest's
- * tables when it sets CR0.PG; tvisor's shadow MMU (shadow.c) does exactly that, so when the CPU
- * lacks unrestricted guest or the user asks for mmu=shadow, the guest runs with CR0.PG=1 under
- * a shadow page table and its "paging off" is emulated there.
+ * EBX = the info block. Three ways to run that, by what the CPU offers and mmu=:
+ *
+ *  - EPT with "unrestricted guest": CR0.PE/PG may really be 0 in VMX non-root operation
+ *    (SDM 3C §26.3.1.1), so the guest runs exactly as on bare metal; its paging and EFER are
+ *    its own (no exits for them).
+ *  - EPT without unrestricted guest ("pg_emul"): CR0.PG must be 1, so while the guest believes
+ *    paging is off the CPU runs on a page directory of tvisor's that identity-maps the 32-bit
+ *    space with 4 MiB pages (CR4.PSE, no PAE), placed in guest-physical space at IDMAP_GPA and
+ *    mapped by the EPT only. CR0.PG/PE and CR4.PAE/PSE are host-owned and CR3 accesses exit
+ *    while the guest's paging is off; when it turns paging on, its own CR3/CR4 go to the CPU.
+ *  - shadow paging (mmu=shadow, or no EPT): the CPU always pages with tvisor's shadow tables
+ *    (shadow.c); everything that changes translation is host-owned or exits.
  *
  * CR0/CR4 ownership: a bit is host-owned (set in the guest/host mask, SDM 3C §24.6.6) when VMX
  * needs it at a value the guest may not choose (the fixed bits of IA32_VMX_CR0/4_FIXED0/1:
- * CR0.NE, CR4.VMXE; PE/PG are exempt under unrestricted guest) and, with shadow paging, when it
- * changes how addresses are translated. The guest reads its own values from the read shadows;
- * writing a host-owned bit exits (exits.c emulates the write). */
+ * CR0.NE, CR4.VMXE; PE/PG are exempt under unrestricted guest) or, as above, when the MMU mode
+ * needs it. The guest reads its own values from the read shadows; writing a host-owned bit
+ * differently exits and exits.c emulates the write. Whenever a real CPU would have forced
+ * EFER.LME = LMA (CR0.PG=1 with the guest's paging off), the real EFER hides the guest's LME. */
 #include "tvisor.h"
 
 extern char tv_vmexit[]; /* entry.S */
+
+/* Where pg_emul's identity page directory appears in guest-physical space: just below 4 GiB,
+ * where a PC has firmware, not RAM (32-bit paging needs CR3 below 4 GiB). */
+#define IDMAP_GPA 0xFFFFE000ull
+
+#define PAGING_CR0 (CR0_PG | CR0_PE | CR0_WP)
+#define PAGING_CR4 (CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCIDE | CR4_SMEP | CR4_SMAP | CR4_PKE)
 
 static uint64_t cr0_must1(struct guest *g)
 {
@@ -32,6 +46,8 @@ uint64_t cr0_real(struct guest *g, uint64_t view)
 	uint64_t v = (view | cr0_must1(g)) & caps.cr0_fixed1;
 	if (g->mmu == MMU_SHADOW)
 		v |= CR0_PG | CR0_PE | CR0_WP; /* always on the shadow tables; see shadow.c */
+	else if (g->pg_emul)
+		v |= CR0_PG | CR0_PE;
 	return v;
 }
 
@@ -39,15 +55,35 @@ uint64_t cr4_real(struct guest *g, uint64_t view)
 {
 	uint64_t v = (view | caps.cr4_fixed0 | CR4_VMXE) & caps.cr4_fixed1;
 	if (g->mmu == MMU_SHADOW) {
-		/* the shadow tables are always 4-level (PAE + long-mode paging is the only format
-		 * tvisor builds), without PCID or global pages of the guest's choosing */
-		v &= ~(CR4_PSE | CR4_PGE | CR4_PCIDE | CR4_SMEP | CR4_SMAP | CR4_PKE);
+		/* the shadow tables are PAE-format (PAE paging or 4-level), never global or PCID-tagged:
+		 * tvisor invalidates them itself */
+		v &= ~(CR4_PGE | CR4_PCIDE | CR4_PKE);
 		v |= CR4_PAE;
+	} else if (g->pg_emul && !(g->cr0 & CR0_PG)) {
+		v &= ~(CR4_PAE | CR4_PGE | CR4_PCIDE | CR4_SMEP | CR4_SMAP | CR4_PKE);
+		v |= CR4_PSE; /* the identity page directory uses 4 MiB pages */
 	}
 	return v;
 }
 
-void guest_set_efer(struct guest *g, uint64_t efer)
+static bool efer_virtual(struct guest *g) { return g->mmu == MMU_SHADOW || g->pg_emul; }
+
+uint64_t guest_efer(struct guest *g)
+{
+	/* With EPT + unrestricted guest the guest enters and leaves long mode on its own (CR0.PG is
+	 * guest-owned): the VMCS has the current value. Otherwise every such change exits, and
+	 * g->efer is the guest's view (the real EFER may differ, see the top of this file). */
+	return efer_virtual(g) ? g->efer : vmcs_read(G_EFER);
+}
+
+uint64_t guest_cr3(struct guest *g)
+{
+	if (g->mmu == MMU_SHADOW || (g->pg_emul && !(g->cr0 & CR0_PG)))
+		return g->cr3;
+	return vmcs_read(G_CR3);
+}
+
+static void set_real_efer(struct guest *g, uint64_t efer)
 {
 	vmcs_write(G_EFER, efer);
 	/* "IA-32e mode guest" must equal EFER.LMA (SDM 3C §26.2.4 / §26.3.1.1) */
@@ -60,6 +96,72 @@ void guest_set_efer(struct guest *g, uint64_t efer)
 		g->entry_ctls = e;
 		vmcs_write(ENTRY_CTLS, e);
 	}
+}
+
+static void set_proc(struct guest *g, uint32_t bits, bool on)
+{
+	uint32_t p = on ? g->proc_ctls | bits : g->proc_ctls & ~bits;
+	p = ctl_adjust(&caps.proc, p);
+	if (p != g->proc_ctls) {
+		g->proc_ctls = p;
+		vmcs_write(PROC_CTLS, p);
+	}
+}
+
+void guest_set_paging(struct guest *g, uint64_t cr0, uint64_t cr4, uint64_t efer)
+{
+	uint64_t cr3 = guest_cr3(g); /* before the change: where it lives may change below */
+	uint64_t old_efer = guest_efer(g);
+	bool changed = ((g->cr0 ^ cr0) & PAGING_CR0) || ((g->cr4 ^ cr4) & PAGING_CR4) ||
+		       ((old_efer ^ efer) & (EFER_NXE | EFER_LMA));
+	g->cr0 = cr0;
+	g->cr4 = cr4;
+	g->efer = efer;
+	g->cr3 = cr3;
+	vmcs_write(CR0_SHADOW, cr0);
+	vmcs_write(CR4_SHADOW, cr4);
+	vmcs_write(G_CR0, cr0_real(g, cr0));
+	vmcs_write(G_CR4, cr4_real(g, cr4));
+	uint64_t real_efer = efer;
+	if (efer_virtual(g) && !(efer & EFER_LMA))
+		real_efer &= ~EFER_LME;
+	set_real_efer(g, real_efer);
+	if (g->pg_emul) {
+		bool on = cr0 & CR0_PG;
+		vmcs_write(G_CR3, on ? g->cr3 : IDMAP_GPA);
+		set_proc(g, PROC_CR3_LOAD | PROC_CR3_STORE, !on);
+	}
+	if (changed) {
+		if (g->mmu == MMU_SHADOW)
+			shadow_paging_changed(g);
+		guest_flush_tlb(g);
+	}
+}
+
+void guest_write_efer(struct guest *g, uint64_t efer) { guest_set_paging(g, g->cr0, g->cr4, efer); }
+
+void guest_flush_tlb(struct guest *g)
+{
+	/* Emulated changes of paging state do not go through the CPU's own TLB maintenance: with
+	 * VPID the guest's translations survive VM entries (SDM 3C §28.3.3.3), so drop them. (The
+	 * shadow MMU invalidates its own tables.) */
+	if (g->mmu == MMU_SHADOW && !(g->proc2_ctls & PROC2_VPID))
+		return;
+	if ((g->proc2_ctls & PROC2_VPID) && (caps.ept_vpid & VPIDCAP_SINGLE))
+		tv_invvpid(INVVPID_SINGLE, (uint64_t)g->id + 1, 0);
+	else if (g->proc2_ctls & PROC2_VPID)
+		tv_invvpid(INVVPID_ALL, 0, 0);
+}
+
+/* pg_emul: the identity page directory, 1024 4-MiB pages, in a host page the EPT maps at
+ * IDMAP_GPA. Accesses through it to guest-physical memory beyond the guest's RAM still fault
+ * in the EPT. */
+static void idmap_build(struct guest *g)
+{
+	uint32_t *pd = page_alloc_zero();
+	for (uint32_t i = 0; i < 1024; i++)
+		pd[i] = (i << 22) | 0xE7; /* P, W, U, A, D, PS */
+	ept_map_page(g, IDMAP_GPA, (uint64_t)pd);
 }
 
 static void host_state(void)
@@ -108,7 +210,7 @@ void guest_vmcs_init(struct guest *g, uint32_t entry, uint32_t mbi)
 		printf("tvisor: FATAL: VMCLEAR/VMPTRLD of a new VMCS failed\n");
 		exit(2);
 	}
-	current = g;
+	loaded_vmcs = g->vmcs_pa;
 
 	/* ---- execution controls ---- */
 	uint32_t pin = PIN_EXTINT; /* interrupts belong to tvisor, never to a guest */
@@ -129,8 +231,12 @@ void guest_vmcs_init(struct guest *g, uint32_t entry, uint32_t mbi)
 		proc2 |= PROC2_EPT;
 		if (caps.unrestricted)
 			proc2 |= PROC2_UNRESTRICTED;
+		else
+			g->pg_emul = true;
 	}
-	if (caps.vpid)
+	/* VPID only with EPT: the shadow MMU edits live translations and relies on the TLB flush
+	 * that every VM entry and exit does without VPID (SDM 3C §28.3.3.3) */
+	if (caps.vpid && g->mmu == MMU_EPT)
 		proc2 |= PROC2_VPID;
 	/* instructions that #UD in non-root operation unless enabled (SDM 3C §25.3): allow them when
 	 * the CPU has them, so the guest sees the CPUID it is told about */
@@ -180,8 +286,12 @@ void guest_vmcs_init(struct guest *g, uint32_t entry, uint32_t mbi)
 	g->cr0_mask = cr0_must1(g) | (~caps.cr0_fixed1 & 0xFFFFFFFFull);
 	g->cr4_mask = caps.cr4_fixed0 | CR4_VMXE | (~caps.cr4_fixed1 & 0xFFFFFFFFull);
 	if (g->mmu == MMU_SHADOW) {
-		g->cr0_mask |= CR0_PG | CR0_PE | CR0_WP;
-		g->cr4_mask |= CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCIDE | CR4_SMEP | CR4_SMAP | CR4_PKE;
+		g->cr0_mask |= PAGING_CR0;
+		g->cr4_mask |= PAGING_CR4;
+	} else if (g->pg_emul) {
+		g->cr0_mask |= CR0_PG | CR0_PE;
+		g->cr4_mask |= CR4_PAE | CR4_PSE | CR4_PGE | CR4_PCIDE | CR4_SMEP | CR4_SMAP | CR4_PKE;
+		idmap_build(g);
 	}
 	vmcs_write(CR0_MASK, g->cr0_mask);
 	vmcs_write(CR4_MASK, g->cr4_mask);
@@ -192,7 +302,7 @@ void guest_vmcs_init(struct guest *g, uint32_t entry, uint32_t mbi)
 
 	/* ---- guest state: the multiboot machine state ---- */
 	vmcs_write(G_CR0, cr0_real(g, g->cr0));
-	vmcs_write(G_CR3, 0);
+	vmcs_write(G_CR3, g->pg_emul ? IDMAP_GPA : 0);
 	vmcs_write(G_CR4, cr4_real(g, g->cr4));
 	vmcs_write(G_DR7, 0x400);
 	vmcs_write(G_RSP, 0);
@@ -222,7 +332,8 @@ void guest_vmcs_init(struct guest *g, uint32_t entry, uint32_t mbi)
 	vmcs_write(G_ACTIVITY, 0);
 	vmcs_write(G_PENDING_DBG, 0);
 	vmcs_write(G_LINK_PTR, ~0ull);
-	guest_set_efer(g, 0);
+	g->efer = 0;
+	set_real_efer(g, 0);
 
 	memset(&g->regs, 0, sizeof(g->regs));
 	g->regs.rax = MULTIBOOT_BOOTLOADER_MAGIC;
@@ -230,5 +341,5 @@ void guest_vmcs_init(struct guest *g, uint32_t entry, uint32_t mbi)
 	g->launched = false;
 	msrs_guest_init(g);
 	if (g->mmu == MMU_SHADOW)
-		shadow_init(g);
+		shadow_init(g); /* sets GUEST_CR3 to the shadow root */
 }

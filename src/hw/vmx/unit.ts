@@ -308,11 +308,11 @@ export class VmxUnit {
   /** VMLAUNCH (launch=true) / VMRESUME. Returns after the guest starts (or the entry failed). */
   enter(launch: boolean): void {
     const v = this.current;
-    if (!v) return this.failInvalid();
+    // No current VMCS, or a shadow VMCS as the current one: VMfailInvalid (SDM 3C §30.3 VMLAUNCH).
+    if (!v || v.shadow) return this.failInvalid();
     if (this.cpu.intShadow && this.cpu.movSsShadow) return this.failValid(B.E.ENTRY_EVENTS_BLOCKED_BY_MOV_SS);
     if (launch && v.launch !== LAUNCH_CLEAR) return this.failValid(B.E.VMLAUNCH_NOT_CLEAR);
     if (!launch && v.launch !== LAUNCH_LAUNCHED) return this.failValid(B.E.VMRESUME_NOT_LAUNCHED);
-    if (v.shadow) return this.failValid(launch ? B.E.VMLAUNCH_NOT_CLEAR : B.E.VMRESUME_NOT_LAUNCHED);
     this.entries++;
     this.cpu.cycles += this.cpu.cost.vmEntry;
     vmEntry(this, v, launch);
