@@ -6,85 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Machine, VMCS_FIELD as F, EXIT_REASON as R, type VmxHost } from '../../src/hw/index.js';
+import { simpleGuest, SG } from '../../src/hw/vmx/simple-guest.js';
 
-const VMXON = 0x10000,
-  VMCS = 0x11000,
-  EPT_PML4 = 0x20000,
-  EPT_PDPT = 0x21000,
-  EPT_PD = 0x22000,
-  G_PML4 = 0x30000,
-  G_PDPT = 0x31000,
-  CODE = 0x100000;
+const { VMCS, CODE } = SG;
 
-function w64(m: Machine, pa: number, v: number): void {
-  m.mem.write32(pa, v % 4294967296);
-  m.mem.write32(pa + 4, Math.floor(v / 4294967296));
-}
-
-/** A machine, a host interface in VMX operation, and a VMCS for a 64-bit guest at CODE running `code`. */
+/** A machine and a host interface with a current VMCS for a 64-bit guest at CODE running `code` (src/hw/vmx/simple-guest.ts). */
 function setup(code: number[], tweak?: (h: VmxHost) => void): { m: Machine; h: VmxHost } {
   const m = new Machine({ memMiB: 64, serial: () => {} });
-  const h = m.vmxHost();
-  m.mem.write32(VMXON, h.revisionId);
-  m.mem.write32(VMCS, h.revisionId);
-  // EPT: identity map of the first GiB with 2 MiB pages, RWX, write-back.
-  w64(m, EPT_PML4, EPT_PDPT | 7);
-  w64(m, EPT_PDPT, EPT_PD | 7);
-  for (let k = 0; k < 512; k++) w64(m, EPT_PD + 8 * k, k * 0x200000 + (7 | (6 << 3) | 0x80));
-  // Guest page tables: 2 GiB identity-mapped with 1 GiB pages (the second GiB has no EPT mapping).
-  w64(m, G_PML4, G_PDPT | 3);
-  w64(m, G_PDPT, 0x83);
-  w64(m, G_PDPT + 8, 0x40000000 + 0x83);
-  m.mem.writeBytes(CODE, new Uint8Array(code));
-  assert.deepEqual(h.vmxon(VMXON), { ok: true });
-  assert.deepEqual(h.vmclear(VMCS), { ok: true });
-  assert.deepEqual(h.vmptrld(VMCS), { ok: true });
-  const caps = m.cpus[0].vmx.caps;
-  const wr = (enc: number, v: number | bigint): void =>
-    assert.deepEqual(h.vmwrite(enc, v), { ok: true }, `vmwrite ${enc.toString(16)}`);
-  wr(F.PIN_BASED_VM_EXEC_CONTROL, caps.truePin.must1);
-  wr(F.CPU_BASED_VM_EXEC_CONTROL, caps.trueProc.must1 | (1 << 7) | (1 << 31)); // HLT exiting, secondary controls
-  wr(F.SECONDARY_VM_EXEC_CONTROL, 1 << 1); // enable EPT
-  wr(F.VM_EXIT_CONTROLS, caps.trueExit.must1 | (1 << 9)); // 64-bit host
-  wr(F.VM_ENTRY_CONTROLS, caps.trueEntry.must1 | (1 << 9)); // IA-32e mode guest
-  wr(F.EPT_POINTER, EPT_PML4 | 6 | (3 << 3));
-  wr(F.VMCS_LINK_POINTER, 0xffffffffffffffffn);
-  for (const [cr0, cr3, cr4] of [
-    [F.HOST_CR0, F.HOST_CR3, F.HOST_CR4],
-    [F.GUEST_CR0, F.GUEST_CR3, F.GUEST_CR4],
-  ]) {
-    wr(cr0, 0x80000031);
-    wr(cr3, G_PML4);
-    wr(cr4, 0x2020);
-  }
-  wr(F.HOST_CS_SELECTOR, 8);
-  wr(F.HOST_SS_SELECTOR, 0x10);
-  wr(F.HOST_TR_SELECTOR, 0x18);
-  wr(F.HOST_RIP, 0x1000);
-  wr(F.HOST_RSP, 0x2000);
-  wr(F.GUEST_CS_SELECTOR, 8);
-  wr(F.GUEST_CS_AR_BYTES, 0xa09b);
-  wr(F.GUEST_CS_LIMIT, 0xffffffff);
-  for (const [sel, ar, lim] of [
-    [F.GUEST_SS_SELECTOR, F.GUEST_SS_AR_BYTES, F.GUEST_SS_LIMIT],
-    [F.GUEST_DS_SELECTOR, F.GUEST_DS_AR_BYTES, F.GUEST_DS_LIMIT],
-    [F.GUEST_ES_SELECTOR, F.GUEST_ES_AR_BYTES, F.GUEST_ES_LIMIT],
-    [F.GUEST_FS_SELECTOR, F.GUEST_FS_AR_BYTES, F.GUEST_FS_LIMIT],
-    [F.GUEST_GS_SELECTOR, F.GUEST_GS_AR_BYTES, F.GUEST_GS_LIMIT],
-  ]) {
-    wr(sel, 0x10);
-    wr(ar, 0xc093);
-    wr(lim, 0xffffffff);
-  }
-  wr(F.GUEST_TR_SELECTOR, 0x18);
-  wr(F.GUEST_TR_AR_BYTES, 0x8b);
-  wr(F.GUEST_TR_LIMIT, 0x67);
-  wr(F.GUEST_LDTR_AR_BYTES, 0x10000);
-  wr(F.GUEST_GDTR_LIMIT, 0xffff);
-  wr(F.GUEST_IDTR_LIMIT, 0xffff);
-  wr(F.GUEST_RIP, CODE);
-  wr(F.GUEST_RSP, 0x200000);
-  wr(F.GUEST_RFLAGS, 2);
+  const h = simpleGuest(m, new Uint8Array(code));
   tweak?.(h);
   return { m, h };
 }

@@ -145,15 +145,7 @@ export class Cpu implements EventSink {
   /** Monitor trap flag active (non-root): a VM exit after each guest instruction (SDM 3C §25.5.2). */
   mtf = 0;
   private mtfExit(): void {
-    const x = this.vmx.exitInfo;
-    x.reason = R.MONITOR_TRAP_FLAG;
-    x.qualification = 0;
-    x.instructionLength = 0;
-    x.intrInfo = 0;
-    x.intrError = 0;
-    x.guestLinear = 0;
-    x.guestPhysical = 0;
-    x.instructionInfo = 0;
+    this.vmx.setExit(R.MONITOR_TRAP_FLAG);
     this.vmx.completeExit();
   }
   /** VMX non-root operation (a guest runs under a VMCS). */
@@ -929,10 +921,7 @@ export class Cpu implements EventSink {
       deliverEvent(this, v, EV_HW_EXC, ec);
     } catch (e) {
       if (e instanceof MachineStop && e.reason === 'triple-fault' && this.nonRoot) {
-        this.vmx.exitInfo.reason = R.TRIPLE_FAULT;
-        this.vmx.exitInfo.qualification = 0;
-        this.vmx.exitInfo.intrInfo = 0;
-        this.vmx.exitInfo.instructionLength = 0;
+        this.vmx.setExit(R.TRIPLE_FAULT);
         this.vmx.completeExit();
         return;
       }
@@ -952,16 +941,8 @@ export class Cpu implements EventSink {
    */
   private nonRootEvents(): boolean {
     const u = this.vmx;
-    const x = u.exitInfo;
     const simple = (reason: number): boolean => {
-      x.reason = reason;
-      x.qualification = 0;
-      x.instructionLength = 0;
-      x.intrInfo = 0;
-      x.intrError = 0;
-      x.guestLinear = 0;
-      x.guestPhysical = 0;
-      x.instructionInfo = 0;
+      u.setExit(reason);
       u.completeExit();
       return true;
     };
@@ -1006,16 +987,12 @@ export class Cpu implements EventSink {
 
   /** A VM exit caused by an event (exception, NMI, external interrupt) with its interruption info. */
   exitForEvent(vector: number, type: number, ec: number): void {
-    const x = this.vmx.exitInfo;
-    x.reason = type === 0 ? R.EXTERNAL_INTERRUPT : R.EXCEPTION_NMI;
-    x.qualification = vector === 14 && type === 3 ? this.pfAddr : 0;
-    if (vector === 14 && type === 3) this.cr2 = this.prevCr2;
-    x.instructionLength = 0;
-    x.intrInfo = vector | (type << 8) | (ec >= 0 ? 1 << 11 : 0) | 0x80000000 | 0;
-    x.intrError = ec >= 0 ? ec : 0;
-    x.guestLinear = 0;
-    x.guestPhysical = 0;
-    x.instructionInfo = 0;
+    const pf = vector === 14 && type === 3;
+    this.vmx.setExit(type === 0 ? R.EXTERNAL_INTERRUPT : R.EXCEPTION_NMI, pf ? this.pfAddr : 0, 0, {
+      intrInfo: vector | (type << 8) | (ec >= 0 ? 1 << 11 : 0) | 0x80000000 | 0,
+      intrError: ec >= 0 ? ec : 0,
+    });
+    if (pf) this.cr2 = this.prevCr2;
     this.vmx.completeExit();
   }
 

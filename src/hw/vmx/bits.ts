@@ -1,3 +1,4 @@
+import { EXIT_REASON } from '../../spec/vmx/exit-reasons.js';
 /**
  * VMX control bits, exit reasons and error numbers used by the implementation
  * (SDM 3C chapter 24 and Appendix C). The spec tables in src/spec/vmx carry the
@@ -61,61 +62,19 @@ export const ENTRY_LOAD_DEBUG = 1 << 2,
   ENTRY_LOAD_PAT = 1 << 14,
   ENTRY_LOAD_EFER = 1 << 15;
 
-/** Basic exit reasons (Appendix C). */
+/**
+ * Basic exit reasons: the spec table (src/spec/vmx/exit-reasons.ts, SDM Appendix C), with the
+ * short names the implementation uses for a few of them.
+ */
 export const R = {
-  EXCEPTION_NMI: 0,
-  EXTERNAL_INTERRUPT: 1,
-  TRIPLE_FAULT: 2,
-  INIT: 3,
-  SIPI: 4,
-  INTERRUPT_WINDOW: 7,
-  NMI_WINDOW: 8,
-  TASK_SWITCH: 9,
-  CPUID: 10,
-  GETSEC: 11,
-  HLT: 12,
-  INVD: 13,
-  INVLPG: 14,
-  RDPMC: 15,
-  RDTSC: 16,
-  RSM: 17,
-  VMCALL: 18,
-  VMCLEAR: 19,
-  VMLAUNCH: 20,
-  VMPTRLD: 21,
-  VMPTRST: 22,
-  VMREAD: 23,
-  VMRESUME: 24,
-  VMWRITE: 25,
-  VMXOFF: 26,
-  VMXON: 27,
-  CR_ACCESS: 28,
-  DR_ACCESS: 29,
-  IO_INSTRUCTION: 30,
-  MSR_READ: 31,
-  MSR_WRITE: 32,
-  INVALID_GUEST_STATE: 33,
-  MSR_LOADING: 34,
-  MWAIT: 36,
-  MONITOR_TRAP_FLAG: 37,
-  MONITOR: 39,
-  PAUSE: 40,
-  TPR_BELOW_THRESHOLD: 43,
-  APIC_ACCESS: 44,
-  GDTR_IDTR: 46,
-  LDTR_TR: 47,
-  EPT_VIOLATION: 48,
-  EPT_MISCONFIG: 49,
-  INVEPT: 50,
-  RDTSCP: 51,
-  PREEMPTION_TIMER: 52,
-  INVVPID: 53,
-  WBINVD: 54,
-  XSETBV: 55,
-  RDRAND: 57,
-  INVPCID: 58,
-  VMFUNC: 59,
-  RDSEED: 61,
+  ...EXIT_REASON,
+  DR_ACCESS: EXIT_REASON.MOV_DR,
+  MSR_READ: EXIT_REASON.RDMSR,
+  MSR_WRITE: EXIT_REASON.WRMSR,
+  INVALID_GUEST_STATE: EXIT_REASON.ENTRY_FAILURE_GUEST_STATE,
+  MSR_LOADING: EXIT_REASON.ENTRY_FAILURE_MSR_LOADING,
+  GDTR_IDTR: EXIT_REASON.GDTR_IDTR_ACCESS,
+  LDTR_TR: EXIT_REASON.LDTR_TR_ACCESS,
 } as const;
 export const EXIT_REASON_ENTRY_FAILURE = 0x80000000;
 

@@ -226,6 +226,12 @@ export class VmxUnit {
    * the current instruction. The step loop completes the exit (completeExit).
    */
   exit(reason: number, qualification: number, insnLen = 0, extra?: Partial<ExitInfo>): never {
+    this.setExit(reason, qualification, insnLen, extra);
+    this.cpu.excVector = VMEXIT_MARK;
+    throw ABORT;
+  }
+  /** Fill the exit information for an exit completed right away (at an instruction boundary). */
+  setExit(reason: number, qualification = 0, insnLen = 0, extra?: Partial<ExitInfo>): void {
     const e = this.exitInfo;
     e.reason = reason;
     e.qualification = qualification;
@@ -235,8 +241,6 @@ export class VmxUnit {
     e.instructionInfo = extra?.instructionInfo ?? 0;
     e.intrInfo = extra?.intrInfo ?? 0;
     e.intrError = extra?.intrError ?? 0;
-    this.cpu.excVector = VMEXIT_MARK;
-    throw ABORT;
   }
 
   /** Complete a VM exit whose information is in exitInfo (§27.1-27.6). RIP is the guest's. */
