@@ -1012,7 +1012,12 @@ export class Cpu implements EventSink {
       }
       return true;
     }
-    if (!(this.fl.word & IF)) return false;
+    // Nothing can be delivered with IF=0: stop checking until IF is set again (STI, POPF, IRET,
+    // VM entry all set irqCheck) or a new event arrives.
+    if (!(this.fl.word & IF)) {
+      this.irqCheck = false;
+      return false;
+    }
     const v = this.pendingInterrupt();
     if (v < 0) {
       this.irqCheck = false;
