@@ -19,10 +19,18 @@ interface BenchResult {
   ended: string;
 }
 
-function bench(image: string, args: string, cpus = 1): BenchResult {
+function bench(image: string, args: string, cpus = 1, modules: string[] = []): BenchResult {
   let out = '';
-  const m = new Machine({ memMiB: 128, cpus, serial: (b) => (out += String.fromCharCode(b)) });
-  m.loadMultiboot(new Uint8Array(readFileSync(image)), image, args, []);
+  const m = new Machine({
+    memMiB: modules.length ? 256 : 128,
+    cpus,
+    serial: (b) => (out += String.fromCharCode(b)),
+  });
+  const mods = modules.map((spec) => {
+    const [file, margs] = spec.split('=', 2);
+    return { name: file, data: new Uint8Array(readFileSync(file)), args: margs ?? '' };
+  });
+  m.loadMultiboot(new Uint8Array(readFileSync(image)), image, args, mods);
   const t0 = process.hrtime.bigint();
   const r = m.run(1e12);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -38,16 +46,23 @@ function bench(image: string, args: string, cpus = 1): BenchResult {
 }
 
 const only = process.argv[2];
-const runs: [string, string, string, number][] = [
+const runs: [string, string, string, number, string[]?][] = [
   ['(a) integer loop (long mode, paging)', 'guests/build/bench-loop.elf', 'iters=30000000', 1],
   ['(b) C workload (gcc -O2: fill, sort, hash 4 MiB)', 'guests/build/bench-workload.elf', 'mb=4', 1],
   ['10 kHz APIC timer + integer work', 'guests/build/bench-timer.elf', 'ms=200', 1],
   ['2 CPUs, integer loop on each', 'guests/build/bench-smp.elf', 'iters=10000000', 2],
+  [
+    '(a) as a tvisor guest (EPT)',
+    'guests/build/tvisor.elf',
+    'mmu=ept',
+    1,
+    ['guests/build/bench-loop.elf=iters=30000000'],
+  ],
 ];
 const rss0 = process.memoryUsage().rss;
-for (const [name, image, args, cpus] of runs) {
+for (const [name, image, args, cpus, modules] of runs) {
   if (only && !name.includes(only)) continue;
-  const r = bench(image, args, cpus);
+  const r = bench(image, args, cpus, modules);
   console.log(
     `${name.padEnd(48)} ${r.mips.toFixed(1).padStart(7)} MIPS  ${(r.instructions / 1e6).toFixed(1)}M insns in ${r.seconds.toFixed(2)} s  (${r.ended}; "${r.output}")`,
   );
