@@ -75,6 +75,10 @@ void skip_insn(struct guest *g, struct exit_info *e)
 	uint64_t intr = vmcs_read(G_INTERRUPTIBILITY);
 	if (intr & 3)
 		vmcs_write(G_INTERRUPTIBILITY, intr & ~3ull);
+	/* single-stepping over an instruction tvisor emulated: the single-step trap is still due,
+	 * so make it a pending debug exception (BS) that VM entry delivers (SDM 3C §26.7.3) */
+	if (vmcs_read(G_RFLAGS) & RFLAGS_TF)
+		vmcs_write(G_PENDING_DBG, vmcs_read(G_PENDING_DBG) | (1u << 14));
 }
 
 void inject_exception(struct guest *g, unsigned vector, int error_code)
@@ -158,12 +162,22 @@ static void h_cpuid(struct guest *g, struct exit_info *e)
 		case 1:
 			r.ebx = (r.ebx & 0x0000FFFFu) | (1u << 16); /* APIC ID 0, one logical processor */
 			/* hidden: VMX (no nested VMX yet), SMX, MONITOR/MWAIT, x2APIC, TSC-deadline
-			 * (the guest has no local APIC), OSXSAVE (follows the guest's CR4) */
-			r.ecx &= ~((1u << 5) | (1u << 6) | (1u << 3) | (1u << 21) | (1u << 24) | (1u << 27));
-			if (g->cr4 & CR4_OSXSAVE)
-				r.ecx |= 1u << 27;
+			 * (the guest has no local APIC), XSAVE/OSXSAVE/AVX (XSETBV is not virtualized) */
+			r.ecx &= ~((1u << 5) | (1u << 6) | (1u << 3) | (1u << 21) | (1u << 24) | (1u << 26) | (1u << 27) |
+				   (1u << 28));
 			r.ecx |= 1u << 31; /* running under a hypervisor */
 			r.edx &= ~(1u << 9); /* no APIC */
+			break;
+		case 7:
+			if (sub == 0) {
+				/* AVX2 and the AVX-512 family: they need XSAVE-managed state */
+				r.ebx &= ~((1u << 5) | (1u << 16) | (1u << 17) | (1u << 21) | (1u << 26) | (1u << 27) | (1u << 28) |
+					   (1u << 30) | (1u << 31));
+				r.ecx &= ~((1u << 3) | (1u << 4)); /* PKU, OSPKE */
+			}
+			break;
+		case 0xD:
+			r = (struct cpuid_regs){ 0, 0, 0, 0 }; /* no XSAVE state components */
 			break;
 		case 6:
 			r.eax &= ~(1u << 2); /* ARAT describes the APIC timer: there is none */
@@ -336,8 +350,8 @@ static bool guest_write_cr0(struct guest *g, uint64_t v)
 
 static bool guest_write_cr4(struct guest *g, uint64_t v)
 {
-	/* what a guest may set: what VMX allows, minus VMX/SMX themselves (hidden) */
-	uint64_t allowed = caps.cr4_fixed1 & ~(CR4_VMXE | CR4_SMXE);
+	/* what a guest may set: what VMX allows, minus what CPUID hides from it */
+	uint64_t allowed = caps.cr4_fixed1 & ~(CR4_VMXE | CR4_SMXE | CR4_OSXSAVE | CR4_PKE);
 	if (v & ~allowed)
 		return inject_gp(g), false;
 	uint64_t old = g->cr4, efer = guest_efer(g);
@@ -379,14 +393,20 @@ static void h_cr(struct guest *g, struct exit_info *e)
 			ok = guest_write_cr4(g, v);
 		else if (cr == 3)
 			ok = guest_write_cr3(g, v);
-		else
+		else if (cr == 8) {
+			if (v > 15)
+				return inject_gp(g);
+			g->cr8 = (uint8_t)v;
+		} else
 			return guest_fail(g, "unexpected MOV to CR%u exit", cr);
 		break;
 	}
-	case 1: /* MOV from CR3 */
+	case 1: /* MOV from CR3 or CR8 */
 		if (cr == 3) {
 			uint64_t v = guest_cr3(g);
 			guest_reg_write(g, reg, guest_64bit(g) ? v : (uint32_t)v);
+		} else if (cr == 8) {
+			guest_reg_write(g, reg, g->cr8);
 		} else {
 			return guest_fail(g, "unexpected MOV from CR%u exit", cr);
 		}

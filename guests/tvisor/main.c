@@ -12,6 +12,7 @@
  *
  * tvisor exits through the debug-exit port with 0 when every guest ended with code 0, else 1. */
 #include "tvisor.h"
+#include "tsc.h"
 
 struct guest guests[TV_MAX_GUESTS];
 int nguests;
@@ -276,6 +277,7 @@ void kmain(uint32_t magic, uint32_t mbi)
 	outb(0x21, 0xFF);
 	outb(0xA1, 0xFF);
 	mem_init();
+	fpu_init();
 	if (!vmx_start())
 		exit(1);
 
@@ -296,9 +298,15 @@ void kmain(uint32_t magic, uint32_t mbi)
 	}
 	mmu_default = (want_shadow || !caps.ept) ? MMU_SHADOW : MMU_EPT;
 	trace_exits = cmdline_u64("trace", 0);
-	slice_tsc = cmdline_u64("slice_us", 1000) * 2900; /* nominal 2.9 GHz TSC; only sets the slice length */
+	/* the TSC rate, for the slice length: from the brand string, else measured with the PIT */
+	uint64_t hz = cpuid_brand_hz();
+	if (!hz)
+		hz = tsc_calibrate(10, 1);
+	if (!hz)
+		hz = 1000000000;
+	slice_tsc = muldiv64(cmdline_u64("slice_us", 1000), hz, 1000000);
 	if (!slice_tsc)
-		slice_tsc = 2900;
+		slice_tsc = hz / 1000000;
 
 	nguests = (int)mb_module_count();
 	if (nguests == 0) {

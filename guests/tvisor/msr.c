@@ -5,7 +5,8 @@
  * SYSENTER_CS/ESP/EIP, TSC_AUX, PAT (when the VMCS switches it), and reads of the TSC.
  * VMX switches FS/GS base, SYSENTER_* and PAT itself (guest-state area); STAR, LSTAR, CSTAR,
  * SFMASK, KERNEL_GS_BASE and TSC_AUX it does not, so tvisor keeps each guest's values in its
- * struct guest while the guest is off the CPU (msrs_switch; tvisor itself never uses them).
+ * struct guest while the guest is off the CPU (msrs_switch; tvisor itself never uses them), and
+ * likewise DR0-DR3, DR6 and the x87/SSE state (tvisor uses neither).
  *
  * Emulated (exit): EFER (the guest's view; shadow paging runs with a different real EFER),
  * the TSC on write (becomes a TSC offset), DEBUGCTL, FEATURE_CONTROL (locked, VMX off: VMX is
@@ -42,11 +43,60 @@ void msr_bitmap_init(void)
 	msr_pass(MSR_TSC, true, false);
 }
 
+static bool fxsr;
+static uint8_t host_fpu[512] ALIGNED(16);
+
+void fpu_init(void)
+{
+	fxsr = (cpuid(1, 0).edx >> 24) & 1;
+	if (!fxsr)
+		return;
+	/* FXSAVE/FXRSTOR fault with CR0.EM or CR0.TS set (#UD / #NM); OSFXSR makes them cover the
+	 * XMM registers. Done before any VMCS takes CR0/CR4 as host state. */
+	write_cr0((read_cr0() & ~(CR0_EM | CR0_TS)) | CR0_MP | CR0_NE);
+	write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
+}
+
 void msrs_guest_init(struct guest *g)
 {
 	g->msr_star = g->msr_lstar = g->msr_cstar = g->msr_sfmask = g->msr_kgs = g->msr_tsc_aux = 0;
 	g->msr_mtrr_def = 0;
 	g->msr_misc_enable = 1; /* fast strings */
+	memset(g->dr, 0, sizeof(g->dr));
+	g->dr6 = 0xFFFF0FF0; /* the power-on values (SDM 3A §9.1.1) */
+	g->cr8 = 0;
+	/* x87/SSE power-on state: FCW 0x37F, MXCSR 0x1F80, all tags empty (FXSAVE format) */
+	memset(g->fpu, 0, sizeof(g->fpu));
+	g->fpu[0] = 0x7F;
+	g->fpu[1] = 0x03;
+	g->fpu[24] = 0x80;
+	g->fpu[25] = 0x1F;
+}
+
+#define DR_READ(n, v) asm volatile("mov %%db" #n ", %0" : "=r"(v))
+#define DR_WRITE(n, v) asm volatile("mov %0, %%db" #n : : "r"(v))
+
+static void other_state_switch(struct guest *from, struct guest *to)
+{
+	/* debug registers DR0-DR3 and DR6 (DR7 is in the VMCS) */
+	if (from) {
+		DR_READ(0, from->dr[0]);
+		DR_READ(1, from->dr[1]);
+		DR_READ(2, from->dr[2]);
+		DR_READ(3, from->dr[3]);
+		DR_READ(6, from->dr6);
+	}
+	if (to) {
+		DR_WRITE(0, to->dr[0]);
+		DR_WRITE(1, to->dr[1]);
+		DR_WRITE(2, to->dr[2]);
+		DR_WRITE(3, to->dr[3]);
+		DR_WRITE(6, to->dr6);
+	}
+	if (fxsr) {
+		asm volatile("fxsave64 %0" : "=m"(*(uint8_t(*)[512])(from ? from->fpu : host_fpu)));
+		asm volatile("fxrstor64 %0" : : "m"(*(const uint8_t(*)[512])(to ? to->fpu : host_fpu)));
+	}
 }
 
 static uint64_t host_star, host_lstar, host_cstar, host_sfmask, host_kgs, host_tsc_aux;
@@ -56,6 +106,7 @@ void msrs_switch(struct guest *from, struct guest *to)
 {
 	if (from == to)
 		return;
+	other_state_switch(from, to);
 	bool rdtscp = (cpuid(0x80000001, 0).edx >> 27) & 1;
 	uint64_t *dst[6];
 	if (from) {

@@ -278,7 +278,8 @@ static void prepare_delivery(struct guest *g, unsigned vector)
 		prefill_range(g, tss + 0x24 + 8 * (ist - 1), 8, 0);
 		guest_read_linear(g, tss + 0x24 + 8 * (ist - 1), &rsp, 8);
 	} else if (cpl > 0) {
-		prefill_range(g, tss + (lm ? 4 : 4), lm ? 8 : 8, 0);
+		/* RSP0 (64-bit TSS) or ESP0 (32-bit TSS), both at offset 4 */
+		prefill_range(g, tss + 4, lm ? 8 : 4, 0);
 		uint64_t r = 0;
 		guest_read_linear(g, tss + 4, &r, lm ? 8 : 4);
 		rsp = r;
@@ -291,6 +292,11 @@ static void prepare_delivery(struct guest *g, unsigned vector)
 
 void shadow_prepare_injection(struct guest *g, unsigned vector)
 {
+	static int enabled = -1; /* prefill=0 on tvisor's command line turns this off (to reproduce) */
+	if (enabled < 0)
+		enabled = cmdline_u64("prefill", 1) != 0;
+	if (!enabled)
+		return;
 	prepare_delivery(g, vector);
 	if (g->state == G_RUNNABLE && vector != VEC_DF)
 		prepare_delivery(g, VEC_DF);

@@ -91,6 +91,10 @@ struct guest {
 	/* MSRs that VMX does not switch: held here while the guest is not on the CPU */
 	uint64_t msr_star, msr_lstar, msr_cstar, msr_sfmask, msr_kgs, msr_tsc_aux;
 	uint64_t msr_mtrr_def, msr_misc_enable;
+	/* other processor state VMX does not switch (msrs_switch) */
+	uint64_t dr[4], dr6;
+	uint8_t cr8; /* the guest's TPR (CR8 accesses exit: the real TPR belongs to tvisor) */
+	uint8_t fpu[512] ALIGNED(16); /* FXSAVE image, when the CPU has FXSR */
 	/* devices */
 	struct uart uart;
 	uint16_t fwcfg_sel;
@@ -179,7 +183,9 @@ extern uint64_t msr_bitmap_pa;
 bool msr_read(struct guest *g, uint32_t msr, uint64_t *v); /* false: #GP */
 bool msr_write(struct guest *g, uint32_t msr, uint64_t v);
 void msrs_guest_init(struct guest *g);
+/* Switch what VMX does not: syscall MSRs, TSC_AUX, debug registers, x87/SSE state. */
 void msrs_switch(struct guest *from, struct guest *to);
+void fpu_init(void); /* tvisor's CR0/CR4 for FXSAVE/FXRSTOR, if the CPU has them */
 
 /* ---- guest memory access through the guest's paging (gwalk.c) ---- */
 /* Translate a guest-linear address with the guest's own page tables (guest-physical out).

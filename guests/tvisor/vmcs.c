@@ -218,7 +218,9 @@ void guest_vmcs_init(struct guest *g, uint32_t entry, uint32_t mbi)
 		pin |= PIN_PREEMPT; /* time slicing (sched in main.c) */
 	vmcs_write(PIN_CTLS, ctl_adjust(&caps.pin, pin));
 
-	uint32_t proc = PROC_HLT | PROC_IO_BITMAPS | PROC_MSR_BITMAPS | PROC_MWAIT | PROC_MONITOR;
+	/* CR8 (the TPR of the local APIC, which belongs to tvisor) exits and is kept per guest */
+	uint32_t proc = PROC_HLT | PROC_IO_BITMAPS | PROC_MSR_BITMAPS | PROC_MWAIT | PROC_MONITOR | PROC_CR8_LOAD |
+			PROC_CR8_STORE;
 	if (g->mmu == MMU_SHADOW)
 		proc |= PROC_INVLPG | PROC_CR3_LOAD | PROC_CR3_STORE;
 	if (caps.proc.may1 & PROC_SECONDARY)

@@ -5,12 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { runKernel } from '../support/run-kernel.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const CLI = 'dist/src/cli/main.js';
 export const SELF_TESTS = [
   'cpu-exceptions',
   'cpu-paging',
@@ -22,16 +21,6 @@ export const SELF_TESTS = [
   'cpu-arith-O0',
   'cpu-modes',
 ];
-
-export function runKernel(
-  name: string,
-  args: string[] = [],
-): { status: number | null; stdout: string; stderr: string } {
-  const image = `guests/build/${name}.elf`;
-  assert.ok(existsSync(image), `${image} is missing: run make -C guests`);
-  const r = spawnSync(process.execPath, [CLI, 'run', image, ...args], { encoding: 'utf8', timeout: 300_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 test('hello.elf prints the greeting and exits with code 0 (status 1)', () => {
   const r = runKernel('hello');

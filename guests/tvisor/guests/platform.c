@@ -142,6 +142,30 @@ TEST(cr4_vmxe_reserved)
 	EXPECT(read_cr0() & CR0_PG);
 }
 
+TEST(cr8_is_per_guest)
+{
+	NEED_TVISOR();
+	uint64_t v = 5, r = 0;
+	asm volatile("mov %0, %%cr8" : : "r"(v));
+	asm volatile("mov %%cr8, %0" : "=r"(r));
+	EXPECT_EQ(r, 5u);
+	v = 0;
+	asm volatile("mov %0, %%cr8" : : "r"(v));
+}
+
+/* TF set by POPF, then CPUID (which exits): the single-step #DB comes right after CPUID */
+SNIPPET(step_cpuid, "xor %eax, %eax\n pushfq\n orq $0x100, (%rsp)\n popfq\n cpuid\n" ASM_LABEL(after_cpuid) "nop\n ret")
+LABEL(after_cpuid);
+
+TEST(single_step_over_emulated_instruction)
+{
+	NEED_TVISOR();
+	struct frame f;
+	bool trapped = catch_run(step_cpuid, 0, &f);
+	EXPECTF(trapped && f.vector == VEC_DB && f.rip == (uint64_t)after_cpuid, "trapped=%d vector=%lu rip=0x%lx (want 0x%lx)",
+		trapped, f.vector, f.rip, (uint64_t)after_cpuid);
+}
+
 void kmain(uint32_t magic, uint32_t mbi)
 {
 	rt_init(magic, mbi);
@@ -154,5 +178,7 @@ void kmain(uint32_t magic, uint32_t mbi)
 	RUN(msrs);
 	RUN(vmx_instructions_ud);
 	RUN(cr4_vmxe_reserved);
+	RUN(cr8_is_per_guest);
+	RUN(single_step_over_emulated_instruction);
 	test_finish();
 }

@@ -130,6 +130,8 @@ export class Cpu implements EventSink {
   vectoringLen = 0;
   /** An MTF VM exit is pending (after an injected event, SDM 3C §25.5.2). */
   mtfPending = false;
+  /** A single-step #DB from the VMCS pending-debug-exceptions field awaits delivery (§26.6.3). */
+  pendingDbgBs = false;
   /** An INIT held while in VMX operation, and a SIPI for a guest in wait-for-SIPI (vector, or -1). */
   initPending = false;
   /** Perform a held INIT (set by the machine: CPU INIT and local-APIC INIT reset). */
@@ -286,8 +288,9 @@ export class Cpu implements EventSink {
     this.cr2 = la;
     return this.fault(PF_, ec);
   };
-  private prevCr2 = 0;
-  private pfAddr = 0;
+  /** CR2 before the last #PF and that #PF's linear address (a #PF that exits leaves CR2 alone). */
+  prevCr2 = 0;
+  pfAddr = 0;
 
   // ---------------------------------------------------------------- registers
   /** Signed 64-bit value of a GPR as a double (exact below 2^53 in magnitude). */
@@ -961,6 +964,12 @@ export class Cpu implements EventSink {
     if (this.mtfPending) {
       this.mtfPending = false;
       return simple(R.MONITOR_TRAP_FLAG);
+    }
+    if (this.pendingDbgBs && !this.intShadow) {
+      this.pendingDbgBs = false;
+      this.dr[6] = ((this.dr[6] || 0xffff0ff0) | 0x4000) >>> 0;
+      this.raiseException(1, -1);
+      return true;
     }
     // The saved activity state stays HLT when the exit interrupts a halted guest (§27.3.4);
     // the saved preemption-timer value is 0 for a timer exit (completeExit disarms it after saving).

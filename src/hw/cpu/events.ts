@@ -69,31 +69,42 @@ export function deliverEvent(cpu: Cpu, vector: number, type: number, errorCode: 
       const v2 = cpu.excVector,
         ec2 = cpu.excError;
       cpu.excVector = -1;
-      if (v === DF_ || depth > 3) {
-        cpu.stop('triple-fault', 0, `triple fault: ${exName(v2)} while delivering #DF\n${cpu.dump()}`);
-      }
       // A fault while delivering INT n/INT3/INTO points at that instruction (it is a fault, not a trap).
       if (t === EV_SW_INT || t === EV_SW_EXC || t === EV_PRIV_SW) cpu.rip = cpu.insnRip;
+      const ec2n = hasErrorCode(v2) ? (ec2 < 0 ? 0 : ec2) : -1;
+      // In non-root operation the new exception itself may exit (exception bitmap), with the first
+      // event as IDT-vectoring information, before any double-fault rule applies (SDM 3C §25.2, §27.2.4).
+      if (cpu.nonRoot && exceptionExits(cpu, v2, ec2n)) {
+        if (v2 === PF_) cpu.cr2 = cpu.prevCr2;
+        cpu.vmx.exit(0, v2 === PF_ ? cpu.pfAddr : 0, 0, {
+          intrInfo: 0x80000000 | (3 << 8) | v2 | (ec2n >= 0 ? 1 << 11 : 0) | 0,
+          intrError: ec2n >= 0 ? ec2n : 0,
+        });
+      }
+      if (v === DF_ || depth > 3) {
+        // Triple fault: a VM exit in non-root operation (§25.2), else the machine stops.
+        if (cpu.nonRoot) {
+          cpu.vectoringInfo = 0;
+          cpu.vmx.exit(2, 0, 0);
+        }
+        cpu.stop('triple-fault', 0, `triple fault: ${exName(v2)} while delivering #DF\n${cpu.dump()}`);
+      }
       const k1 = t === EV_HW_EXC ? klass(v) : BENIGN,
         k2 = klass(v2);
       if ((k1 === CONTRIBUTORY && k2 === CONTRIBUTORY) || (k1 === PAGEFAULT && k2 !== BENIGN)) {
         v = DF_;
         ec = 0;
+        // The #DF itself may exit through the exception bitmap (vector 8).
+        if (cpu.nonRoot && exceptionExits(cpu, DF_, 0)) {
+          cpu.vmx.exit(0, 0, 0, { intrInfo: 0x80000000 | (3 << 8) | DF_ | (1 << 11) | 0, intrError: 0 });
+        }
       } else {
         v = v2;
-        ec = hasErrorCode(v2) ? (ec2 < 0 ? 0 : ec2) : -1;
+        ec = ec2n;
       }
       // Faults raised while delivering an external event carry EXT=1 in their error codes.
       if (ec >= 0 && v !== DF_ && v !== PF_ && (t === EV_EXT || t === EV_NMI || t === EV_HW_EXC)) ec |= 1;
       t = EV_HW_EXC;
-      // The new exception may itself exit (exception bitmap), with the first event as IDT-vectoring info.
-      if (cpu.nonRoot && exceptionExits(cpu, v, ec)) {
-        const info = 0x80000000 | (3 << 8) | v | (ec >= 0 ? 1 << 11 : 0) | 0;
-        cpu.vmx.exit(v === DF_ ? 0 : 0, v === PF_ ? cpu.cr2 : 0, 0, {
-          intrInfo: info,
-          intrError: ec >= 0 ? ec : 0,
-        });
-      }
     }
   }
 }

@@ -552,7 +552,9 @@ export function vmEntry(u: VmxUnit, v: Vmcs, launch: boolean): void {
 
 function loadGuestState(u: VmxUnit, v: Vmcs, c: Ctx): void {
   const cpu = u.cpu;
-  cpu.cr0 = v.get32(F.GUEST_CR0) | 0x10 | 0;
+  // CR0.ET, CD, NW and the reserved bits are not loaded from the guest-state area (§26.3.2.1).
+  const keep = 0x10 | 0x60000000 | 0x1ff80000 | 0x20000 | 0xffc0;
+  cpu.cr0 = (v.get32(F.GUEST_CR0) & ~keep) | (cpu.cr0 & keep) | 0x10 | 0;
   cpu.cr3 = v.getU(F.GUEST_CR3);
   cpu.cr4 = v.get32(F.GUEST_CR4) | 0;
   if (c.entry & B.ENTRY_LOAD_DEBUG) cpu.dr[7] = v.get32(F.GUEST_DR7);
@@ -628,6 +630,9 @@ function startNonRoot(u: VmxUnit, v: Vmcs, c: Ctx): void {
   // Event injection (§26.6): delivered through the guest IDT as if it occurred right after entry.
   const info = v.get32(F.VM_ENTRY_INTR_INFO_FIELD);
   v.set(F.VM_ENTRY_INTR_INFO_FIELD, info & ~B.INTR_VALID); // cleared on every entry (§24.8.3)
+  // Pending debug exceptions (BS): a single-step #DB is delivered right after VM entry unless
+  // an event is injected (SDM 3C §26.6.3).
+  if (!(info & B.INTR_VALID) && v.get32(F.GUEST_PENDING_DBG_EXCEPTIONS) & 0x4000) cpu.pendingDbgBs = true;
   if (info & B.INTR_VALID) {
     const vector = info & 0xff,
       type = (info >> 8) & 7;

@@ -193,6 +193,10 @@ export class VmxHost {
       if (!cpu.vmexitCaught(e)) throw e;
     }
     if (u.status !== 0) return { kind: 'vmfail', status: this.status(), check: u.lastEntryCheck };
+    if (u.exitReady && (u.current!.get32(F.VM_EXIT_REASON) & 0x80000000) === 0) {
+      cpu.deadline = Infinity;
+      return this.exitRecord(); // the entry succeeded and the injected event exited at once
+    }
     if (u.exitReady) {
       const v = u.current!;
       return {

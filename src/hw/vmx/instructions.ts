@@ -28,7 +28,7 @@ const vmxon: Handler = (cpu, i) => {
   const u = cpu.vmx;
   if (!(cpu.cr4 & 0x2000) || !i.mem) cpu.fault(UD);
   if (cpu.mode === Mode.Real || cpu.mode === Mode.Compat16 || cpu.mode === Mode.Compat32) cpu.fault(UD);
-  if (cpu.nonRoot) u.exit(B.R.VMXON, 0, i.len, { instructionInfo: instructionInfo(i) });
+  if (cpu.nonRoot) u.exit(B.R.VMXON, i.disp, i.len, { instructionInfo: instructionInfo(i) });
   if (cpu.cpl > 0) cpu.gp(0);
   if (u.on) return u.fail(B.E.VMXON_IN_ROOT);
   // CR0/CR4 fixed bits and IA32_FEATURE_CONTROL (lock + VMX outside SMX) (§23.7, §23.8).
@@ -49,7 +49,7 @@ const vmxon: Handler = (cpu, i) => {
 
 const vmxoff: Handler = (cpu, i) => {
   const u = cpu.vmx;
-  u.checkVmxInstruction(B.R.VMXOFF, i.len, true, instructionInfo(i));
+  u.checkVmxInstruction(B.R.VMXOFF, i.len, true, instructionInfo(i), i.mem ? i.disp : 0);
   // Leaving VMX operation: write back the VMCSs the processor caches (software should have VMCLEARed them).
   for (const v of u.cache.values()) v.store(cpu.mem);
   u.cache.clear();
@@ -66,7 +66,7 @@ const vmxoff: Handler = (cpu, i) => {
 
 const vmclear: Handler = (cpu, i) => {
   const u = cpu.vmx;
-  u.checkVmxInstruction(B.R.VMCLEAR, i.len, true, instructionInfo(i));
+  u.checkVmxInstruction(B.R.VMCLEAR, i.len, true, instructionInfo(i), i.mem ? i.disp : 0);
   const pa = m64(cpu, i);
   if (!u.validAddr(pa)) return u.fail(B.E.VMCLEAR_INVALID_ADDR);
   if (pa === u.vmxonPtr) return u.fail(B.E.VMCLEAR_VMXON_PTR);
@@ -76,7 +76,7 @@ const vmclear: Handler = (cpu, i) => {
 
 const vmptrld: Handler = (cpu, i) => {
   const u = cpu.vmx;
-  u.checkVmxInstruction(B.R.VMPTRLD, i.len, true, instructionInfo(i));
+  u.checkVmxInstruction(B.R.VMPTRLD, i.len, true, instructionInfo(i), i.mem ? i.disp : 0);
   const pa = m64(cpu, i);
   const err = u.load(pa);
   if (err) return u.fail(err);
@@ -86,7 +86,7 @@ const vmptrld: Handler = (cpu, i) => {
 const vmptrst: Handler = (cpu, i) => {
   const u = cpu.vmx;
   if (!i.mem) cpu.fault(UD);
-  u.checkVmxInstruction(B.R.VMPTRST, i.len, true, instructionInfo(i));
+  u.checkVmxInstruction(B.R.VMPTRST, i.len, true, instructionInfo(i), i.mem ? i.disp : 0);
   const p = u.current ? u.current.addr : -1;
   cpu.wr64(cpu.memLin(i, 8, true), p | 0, p < 0 ? -1 : Math.floor(p / TWO32) | 0);
   u.succeed();
@@ -121,7 +121,8 @@ const vmread: Handler = (cpu, i) => {
   const enc = size === 8 && cpu.rhi[i.reg] !== 0 ? -1 : cpu.rlo[i.reg] >>> 0;
   let target = u.current;
   if (cpu.nonRoot) {
-    if (!shadowAccess(cpu, enc, false)) u.exit(B.R.VMREAD, 0, i.len, { instructionInfo: instructionInfo(i) });
+    if (!shadowAccess(cpu, enc, false))
+      u.exit(B.R.VMREAD, i.mem ? i.disp : 0, i.len, { instructionInfo: instructionInfo(i) });
     target = shadowVmcs(cpu);
     if (cpu.cpl > 0) cpu.gp(0);
     if (!target) return u.failInvalid(); // VMfailInvalid when the link pointer is invalid (§30.3 VMREAD)
@@ -143,7 +144,8 @@ const vmwrite: Handler = (cpu, i) => {
   const enc = size === 8 && cpu.rhi[i.reg] !== 0 ? -1 : cpu.rlo[i.reg] >>> 0;
   let target = u.current;
   if (cpu.nonRoot) {
-    if (!shadowAccess(cpu, enc, true)) u.exit(B.R.VMWRITE, 0, i.len, { instructionInfo: instructionInfo(i) });
+    if (!shadowAccess(cpu, enc, true))
+      u.exit(B.R.VMWRITE, i.mem ? i.disp : 0, i.len, { instructionInfo: instructionInfo(i) });
     target = shadowVmcs(cpu);
     if (cpu.cpl > 0) cpu.gp(0);
     if (!target) return u.failInvalid();
@@ -160,7 +162,13 @@ const vmwrite: Handler = (cpu, i) => {
 function launch(isLaunch: boolean): Handler {
   return (cpu, i) => {
     const u = cpu.vmx;
-    u.checkVmxInstruction(isLaunch ? B.R.VMLAUNCH : B.R.VMRESUME, i.len, true, instructionInfo(i));
+    u.checkVmxInstruction(
+      isLaunch ? B.R.VMLAUNCH : B.R.VMRESUME,
+      i.len,
+      true,
+      instructionInfo(i),
+      i.mem ? i.disp : 0,
+    );
     u.enter(isLaunch);
   };
 }
@@ -174,7 +182,7 @@ function invType(cpu: Cpu, i: Insn): number {
 const invept: Handler = (cpu, i) => {
   const u = cpu.vmx;
   if (!u.caps.opts.ept || !i.mem) cpu.fault(UD);
-  u.checkVmxInstruction(B.R.INVEPT, i.len, true, instructionInfo(i));
+  u.checkVmxInstruction(B.R.INVEPT, i.len, true, instructionInfo(i), i.mem ? i.disp : 0);
   const type = invType(cpu, i);
   const la = cpu.memLin(i, 16, false);
   const eptpLo = cpu.rd64(la);
@@ -188,7 +196,7 @@ const invept: Handler = (cpu, i) => {
 const invvpid: Handler = (cpu, i) => {
   const u = cpu.vmx;
   if (!u.caps.opts.vpid || !i.mem) cpu.fault(UD);
-  u.checkVmxInstruction(B.R.INVVPID, i.len, true, instructionInfo(i));
+  u.checkVmxInstruction(B.R.INVVPID, i.len, true, instructionInfo(i), i.mem ? i.disp : 0);
   const type = invType(cpu, i);
   const la = cpu.memLin(i, 16, false);
   const d0 = cpu.rd64(la);

@@ -130,12 +130,12 @@ export class VmxUnit {
 
   // ---------------------------------------------------------------- common checks (§30.3 "Operation")
   /** #UD outside VMX operation or in real/v8086/compatibility mode; #GP(0) at CPL > 0. Non-root: VM exit. */
-  checkVmxInstruction(reason: number, insnLen: number, needOn = true, info = 0): void {
+  checkVmxInstruction(reason: number, insnLen: number, needOn = true, info = 0, qual = 0): void {
     const cpu = this.cpu;
     if (!(cpu.cr4 & 0x2000)) cpu.fault(UD);
     if (cpu.mode === Mode.Real || cpu.mode === Mode.Compat16 || cpu.mode === Mode.Compat32) cpu.fault(UD);
     if (needOn && !this.on) cpu.fault(UD);
-    if (cpu.nonRoot) this.exit(reason, 0, insnLen, { instructionInfo: info });
+    if (cpu.nonRoot) this.exit(reason, qual, insnLen, { instructionInfo: info });
     if (cpu.cpl > 0) cpu.gp(0);
   }
   /** A VMCS/VMXON region address must be 4 KiB aligned and within MAXPHYADDR. */
@@ -271,6 +271,9 @@ export class VmxUnit {
     v.set(F.IDT_VECTORING_INFO_FIELD, idtVectoring);
     v.set(F.IDT_VECTORING_ERROR_CODE, idtError);
     saveGuestState(cpu, v, this.exitCtls);
+    // IA32_VMX_MISC[5]: VM exits store EFER.LMA into the "IA-32e mode guest" entry control (§27.2).
+    const entryCtl = v.get32(F.VM_ENTRY_CONTROLS);
+    v.set(F.VM_ENTRY_CONTROLS, cpu.efer & 0x400 ? entryCtl | B.ENTRY_IA32E : entryCtl & ~B.ENTRY_IA32E);
     cpu.nonRoot = false;
     cpu.mtf = 0;
     this.preemptDeadline = Infinity;
@@ -281,6 +284,7 @@ export class VmxUnit {
     if (this.guestVpid === 0) this.tlbs.flushVpid0();
     cpu.setTlb(cpu.rootTlb);
     cpu.mtfPending = false;
+    cpu.pendingDbgBs = false;
     if (this.tsHost) {
       this.exitReady = true;
       cpu.halted = false;
