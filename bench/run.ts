@@ -58,13 +58,27 @@ const runs: [string, string, string, number, string[]?][] = [
     1,
     ['guests/build/bench-loop.elf=iters=30000000'],
   ],
+  [
+    'page faults under tvisor, mmu=ept',
+    'guests/build/tvisor.elf',
+    'mmu=ept',
+    1,
+    ['guests/build/bench-pagefault.elf=pages=1024 rounds=10'],
+  ],
+  [
+    'page faults under tvisor, mmu=shadow',
+    'guests/build/tvisor.elf',
+    'mmu=shadow',
+    1,
+    ['guests/build/bench-pagefault.elf=pages=1024 rounds=10'],
+  ],
 ];
 const rss0 = process.memoryUsage().rss;
 for (const [name, image, args, cpus, modules] of runs) {
   if (only && !name.includes(only)) continue;
   const r = bench(image, args, cpus, modules);
   console.log(
-    `${name.padEnd(48)} ${r.mips.toFixed(1).padStart(7)} MIPS  ${(r.instructions / 1e6).toFixed(1)}M insns in ${r.seconds.toFixed(2)} s  (${r.ended}; "${r.output}")`,
+    `${name.padEnd(48)} ${r.mips.toFixed(1).padStart(7)} MIPS  ${(r.instructions / 1e6).toFixed(1)}M insns in ${r.seconds.toFixed(2)} s, ${(r.cycles / 1e6).toFixed(1)}M simulated cycles  (${r.ended}; "${r.output}")`,
   );
 }
 if (!only || 'vmx'.includes(only)) for (const line of vmxBenchmarks()) console.log(line);
