@@ -130,6 +130,8 @@ export class Cpu implements EventSink {
   vectoringLen = 0;
   /** An MTF VM exit is pending (after an injected event, SDM 3C §25.5.2). */
   mtfPending = false;
+  /** A TPR-below-threshold VM exit is due after the current instruction (TPR shadow, §29.1.2). */
+  tprBelowThreshold = false;
   /** A single-step #DB from the VMCS pending-debug-exceptions field awaits delivery (§26.6.3). */
   pendingDbgBs = false;
   /** An INIT held while in VMX operation, and a SIPI for a guest in wait-for-SIPI (vector, or -1). */
@@ -960,6 +962,10 @@ export class Cpu implements EventSink {
       simple(R.SIPI);
       u.current!.setNum(0x6400, vec); // exit qualification: the SIPI vector (§27.2.1)
       return true;
+    }
+    if (this.tprBelowThreshold) {
+      this.tprBelowThreshold = false;
+      return simple(R.TPR_BELOW_THRESHOLD);
     }
     if (this.mtfPending) {
       this.mtfPending = false;

@@ -5,6 +5,7 @@
  * injection (§26.6).
  */
 import type { Vmcs } from './vmcs.js';
+import type { PhysMem } from '../mmu/physmem.js';
 import type { VmxUnit } from './unit.js';
 import { VmxCaps, VMCS_REVISION_ID } from './caps.js';
 import { F, GUEST_SEG_SEL, GUEST_SEG_LIMIT, GUEST_SEG_AR, GUEST_SEG_BASE } from './f.js';
@@ -24,6 +25,7 @@ const aligned = (pa: number, n: number): boolean => pa % n === 0 && physOk(pa);
 
 interface Ctx {
   v: Vmcs;
+  mem: PhysMem;
   caps: VmxCaps;
   pin: number;
   proc: number;
@@ -62,6 +64,21 @@ const CONTROL_CHECKS: readonly Check[] = [
   [
     'MSR-bitmap address aligned and within the physical-address width',
     (c) => !(c.proc & B.CPU_USE_MSR_BITMAPS) || aligned(c.v.getU(F.MSR_BITMAP), 4096),
+  ],
+  [
+    'use TPR shadow: virtual-APIC address aligned and within the physical-address width',
+    (c) => !(c.proc & B.CPU_TPR_SHADOW) || aligned(c.v.getU(F.VIRTUAL_APIC_PAGE_ADDR), 4096),
+  ],
+  [
+    'use TPR shadow: TPR threshold bits 31:4 zero',
+    (c) => !(c.proc & B.CPU_TPR_SHADOW) || (c.v.get32(F.TPR_THRESHOLD) & ~0xf) === 0,
+  ],
+  [
+    'use TPR shadow: TPR threshold[3:0] not above VTPR[7:4]',
+    (c) =>
+      !(c.proc & B.CPU_TPR_SHADOW) ||
+      (c.v.get32(F.TPR_THRESHOLD) & 0xf) <=
+        ((c.mem.read8(c.v.getU(F.VIRTUAL_APIC_PAGE_ADDR) + 0x80) >> 4) & 0xf),
   ],
   ['virtual NMIs require NMI exiting', (c) => !!(c.pin & B.PIN_NMI) || !(c.pin & B.PIN_VIRTUAL_NMIS)],
   [
@@ -477,6 +494,7 @@ export function vmEntry(u: VmxUnit, v: Vmcs, launch: boolean): void {
   const proc = v.get32(F.CPU_BASED_VM_EXEC_CONTROL);
   const c: Ctx = {
     v,
+    mem: cpu.mem,
     caps: u.caps,
     pin: v.get32(F.PIN_BASED_VM_EXEC_CONTROL),
     proc,

@@ -16,6 +16,7 @@ const IMPLEMENTED: ReadonlySet<VmcsFeature> = new Set<VmcsFeature>([
   'efer',
   'preemptionTimer',
   'secondaryControls',
+  'tprShadow',
 ]);
 
 export const SUPPORTED_FIELDS = VMCS_FIELDS.filter(

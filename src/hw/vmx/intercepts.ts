@@ -145,3 +145,23 @@ export function crMaskedWrite(cpu: Cpu, cr: 0 | 4, value: number, current: numbe
   const mask = v.get32(cr === 0 ? F.CR0_GUEST_HOST_MASK : F.CR4_GUEST_HOST_MASK);
   return (value & ~mask) | (current & mask) | 0;
 }
+
+/**
+ * TPR shadow (SDM 3C §29.1.1-29.1.2): with "use TPR shadow", CR8 accesses that do not exit
+ * use VTPR, byte 0x80 of the virtual-APIC page: reads give VTPR[7:4]; writes set
+ * VTPR = value << 4 (clearing bytes 0x81-0x83) and cause a TPR-below-threshold VM exit
+ * (trap-like) when VTPR[7:4] drops below TPR threshold[3:0].
+ */
+export function vtprAddr(cpu: Cpu): number {
+  return cpu.vmx.current!.getU(F.VIRTUAL_APIC_PAGE_ADDR) + 0x80;
+}
+export function readVtpr(cpu: Cpu): number {
+  return (cpu.mem.read8(vtprAddr(cpu)) >> 4) & 0xf;
+}
+export function writeVtpr(cpu: Cpu, v: number): void {
+  cpu.mem.write32(vtprAddr(cpu), (v & 0xf) << 4);
+  if ((v & 0xf) < (cpu.vmx.current!.get32(F.TPR_THRESHOLD) & 0xf)) {
+    cpu.tprBelowThreshold = true;
+    cpu.irqCheck = true;
+  }
+}

@@ -49,6 +49,7 @@ import {
   CPU_CR3_STORE,
   CPU_CR8_LOAD,
   CPU_CR8_STORE,
+  CPU_TPR_SHADOW,
   SEC_RDTSCP,
   SEC_INVPCID,
   SEC_WBINVD,
@@ -68,6 +69,8 @@ import {
   instructionInfo,
   descTableInfo,
   crMaskedWrite,
+  readVtpr,
+  writeVtpr,
 } from '../../vmx/intercepts.js';
 import { F as VF } from '../../vmx/f.js';
 
@@ -188,6 +191,10 @@ function movCr(toCr: boolean): Handler {
           break;
         case 8:
           if (vh !== 0 || v & ~0xf) cpu.gp(0);
+          if (cpu.nonRoot && cpu.vmx.proc & CPU_TPR_SHADOW) {
+            writeVtpr(cpu, v);
+            break;
+          }
           cpu.cr8 = v & 0xf;
           cpu.onTprWrite();
           break;
@@ -208,7 +215,7 @@ function movCr(toCr: boolean): Handler {
           v = cpu.nonRoot ? crRead(cpu, 4, cpu.cr4) : cpu.cr4 >>> 0;
           break;
         case 8:
-          v = cpu.readCr8();
+          v = cpu.nonRoot && cpu.vmx.proc & CPU_TPR_SHADOW ? readVtpr(cpu) : cpu.readCr8();
           break;
       }
       if (size === 8) cpu.setReg(r, 8, v | 0, Math.floor(v / TWO32) | 0);
