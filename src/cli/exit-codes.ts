@@ -9,6 +9,8 @@ export const EXIT_TRIPLE_FAULT = 4;
 export const EXIT_MAX_CYCLES = 6;
 export const EXIT_HALTED = 8;
 export const EXIT_INTERNAL = 10;
+/** L0 stopped its VM (an exit it cannot handle, a guest halted forever, a triple fault); the reason is on stderr. */
+export const EXIT_VM_STOPPED = 12;
 
 export function debugExitStatus(v: number): number {
   return ((v << 1) | 1) & 0xff;

@@ -38,6 +38,9 @@ program
     20_000_000_000,
   )
   .option('--trace <file>', 'write a per-instruction trace to FILE (slow)')
+  .option('--l0', 'run IMAGE as an L1 guest of the TypeScript hypervisor L0')
+  .option('--mmu <ept|shadow>', 'how L0 virtualizes L1 memory (with --l0; ept so far)')
+  .option('--nested', 'expose VMX to the L1 guest (with --l0; not implemented yet)')
   .option('--no-ept', 'VT-x without EPT (and so without unrestricted guest and EPTP switching)')
   .option('--no-vpid', 'VT-x without VPID')
   .option('--no-unrestricted-guest', 'VT-x without unrestricted guest')

@@ -9,8 +9,10 @@ import {
   EXIT_MAX_CYCLES,
   EXIT_POWER_OFF,
   EXIT_TRIPLE_FAULT,
+  EXIT_VM_STOPPED,
   debugExitStatus,
 } from './exit-codes.js';
+import { Vm } from '../l0/index.js';
 
 export interface RunOptions {
   append?: string;
@@ -24,6 +26,9 @@ export interface RunOptions {
   vpid: boolean;
   unrestrictedGuest: boolean;
   vmcsShadowing: boolean;
+  l0?: boolean;
+  mmu?: string;
+  nested?: boolean;
 }
 
 function readImage(path: string, what: string): Uint8Array {
@@ -67,6 +72,7 @@ export function runCommand(image: string, o: RunOptions): number {
     return { name: file, data: readImage(file, 'module'), args };
   });
   const out = new SerialOut();
+  if (o.l0) return runUnderL0(image, kernel, modules, o, out);
   const m = new Machine({
     memMiB: o.mem,
     cpus: o.cpus,
@@ -153,4 +159,80 @@ function openTrace(path: string, m: Machine): { close(): void } {
       closeSync(fd);
     },
   };
+}
+
+/**
+ * `turtles run --l0 IMAGE`: IMAGE is an L1 guest of the TypeScript L0. The machine gets
+ * the guest's RAM plus room for L0's own structures.
+ */
+function runUnderL0(
+  image: string,
+  kernel: Uint8Array,
+  modules: { name: string; data: Uint8Array; args: string }[],
+  o: RunOptions,
+  out: SerialOut,
+): number {
+  if ((o.mmu ?? 'ept') !== 'ept') throw new UserError(`--mmu ${o.mmu}: only ept is implemented in L0 so far`);
+  if (o.mmu !== undefined && !['ept', 'shadow'].includes(o.mmu))
+    throw new UserError(`--mmu must be ept or shadow`);
+  if (o.nested) throw new UserError('--nested is not implemented yet');
+  if (!o.ept)
+    throw new UserError(
+      '--l0 needs EPT in the machine (drop --no-ept): shadow paging in L0 is not implemented yet',
+    );
+  if (o.cpus !== 1) throw new UserError('--l0 runs one vCPU so far (--cpus 1)');
+  const guestMiB = Math.ceil(o.mem / 2) * 2;
+  const m = new Machine({
+    memMiB: guestMiB + 32,
+    cpus: 1,
+    serial: () => {},
+    vmx: { ept: true, vpid: o.vpid, unrestrictedGuest: true, vmcsShadowing: o.vmcsShadowing },
+  });
+  const vm = new Vm(m, m.vmxHost(0), guestMiB, out.push);
+  vm.load(kernel, image, o.append ?? '', modules);
+  const t0 = process.hrtime.bigint();
+  const end = vm.run(o.maxCycles);
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  out.flush();
+  let status: number;
+  switch (end.kind) {
+    case 'exit':
+      status = debugExitStatus(end.code);
+      break;
+    case 'shutdown':
+      process.stderr.write('turtles: the L1 guest powered its VM off\n');
+      status = EXIT_POWER_OFF;
+      break;
+    case 'max-cycles':
+      process.stderr.write(`turtles: stopped after --max-cycles ${o.maxCycles}\n`);
+      status = EXIT_MAX_CYCLES;
+      break;
+    case 'stopped':
+      process.stderr.write(`turtles: L0 stopped the VM: ${end.detail}\n`);
+      status = EXIT_VM_STOPPED;
+      break;
+  }
+  if (o.stats) {
+    const cycles = m.cycles;
+    const stats = {
+      cycles: {
+        total: cycles,
+        byLevel: { L0: vm.l0Cycles, L1: vm.guestCycles, L2: 0 },
+        switches: vm.switchCycles,
+      },
+      instructions: m.instructions,
+      exits: vm.exitCounts(),
+      l0ExitsPerReflectedExit: 0,
+      wallSeconds: wall,
+      mips: wall > 0 ? m.instructions / wall / 1e6 : 0,
+      simulatedSeconds: cycles / CPU_HZ,
+      result: end.kind,
+    };
+    try {
+      writeFileSync(o.stats, JSON.stringify(stats, null, 2) + '\n');
+    } catch (e) {
+      throw new UserError(`cannot write --stats file ${o.stats}: ${(e as Error).message}`);
+    }
+  }
+  return status;
 }

@@ -9,3 +9,13 @@ export { F as VMCS_FIELD } from './vmx/f.js';
 export { R as EXIT_REASON } from './vmx/bits.js';
 export { EventQueue } from './events-queue.js';
 export type { VmxOptions } from './vmx/caps.js';
+// Device models, for hypervisors that give their VMs the same PC (per-VM buses).
+export { Uart16550 } from './devices/uart16550.js';
+export { DebugExit } from './devices/debug-exit.js';
+export { ShutdownPort } from './devices/shutdown.js';
+export { FwCfg } from './devices/fwcfg.js';
+export { PicPair } from './devices/pic-pair.js';
+export { PciHost } from './devices/pci-host.js';
+export { LatchPort } from './devices/port-sink.js';
+export { loadMultiboot, type MultibootModule } from './boot/multiboot.js';
+export { MachineStop } from './cpu/fault.js';

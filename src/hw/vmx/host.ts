@@ -16,6 +16,7 @@ import { MachineStop } from '../cpu/fault.js';
 import { F } from './f.js';
 import * as B from './bits.js';
 import { VMCS_REVISION_ID } from './caps.js';
+import { cpuidLeaf } from '../cpu/cpuid.js';
 
 /** Result of a VMX instruction: success, VMfailInvalid, or VMfailValid with its error number (§30.4). */
 export type VmxStatus =
@@ -65,6 +66,36 @@ export class VmxHost {
   get mem(): PhysMem {
     return this.cpu.mem;
   }
+  /**
+   * Guest general-purpose registers (not part of the VMCS: on hardware the guest runs with the
+   * CPU's registers, which the host saves and restores around VM entry; KVM_GET/SET_REGS).
+   * Order: RAX RCX RDX RBX RSP(unused: in the VMCS) RBP RSI RDI R8-R15.
+   */
+  getReg(r: number): bigint {
+    return BigInt.asUintN(64, (BigInt(this.cpu.rhi[r]) << 32n) | BigInt(this.cpu.rlo[r] >>> 0));
+  }
+  setReg(r: number, v: bigint | number): void {
+    const b = BigInt.asUintN(64, BigInt(v));
+    this.cpu.rlo[r] = Number(b & 0xffffffffn) | 0;
+    this.cpu.rhi[r] = Number(b >> 32n) | 0;
+  }
+  /** What CPUID reports on this hardware (KVM_GET_SUPPORTED_CPUID): [EAX, EBX, ECX, EDX]. */
+  cpuid(leaf: number, sub: number): [number, number, number, number] {
+    const o = cpuidLeaf(this.cpu, leaf >>> 0, sub >>> 0);
+    return [o[0] >>> 0, o[1] >>> 0, o[2] >>> 0, o[3] >>> 0];
+  }
+  /** A VMX capability MSR (IA32_VMX_BASIC …), as a hypervisor reads it with RDMSR. */
+  capability(msr: number): bigint {
+    return this.cpu.vmx.caps.msrs.get(msr) ?? 0n;
+  }
+  /** Simulated cycles of this CPU; a TypeScript host charges its own work here (src/l0/cost.ts). */
+  get cycles(): number {
+    return this.cpu.cycles;
+  }
+  charge(cycles: number): void {
+    this.cpu.cycles += cycles;
+  }
+
   /** The revision identifier a VMXON/VMCS region must start with (IA32_VMX_BASIC[30:0]). */
   get revisionId(): number {
     return VMCS_REVISION_ID;

@@ -1,0 +1,122 @@
+/**
+ * vmcs01: how L0 runs its L1 guest. Controls come from the capability MSRs (the
+ * default1 bits) plus what L0 needs; the guest starts the way a multiboot loader leaves
+ * a kernel (32-bit protected mode, paging off) thanks to unrestricted guest under ept01.
+ * CR0.NE and CR4.VMXE are host-owned (fixed in VMX operation) and hidden by read shadows.
+ */
+import { VMCS_FIELD as F, type VmxHost } from '../hw.js';
+
+export const VMXON_REGION = 0x10000;
+export const VMCS01 = 0x11000;
+export const MSR_BITMAP = 0x14000;
+const HOST_CR3 = 0x30000;
+
+// Control bits used here (SDM 3C §24.6-24.8).
+const CPU_UNCOND_IO = 1 << 24,
+  CPU_HLT = 1 << 7,
+  CPU_MSR_BITMAPS = 1 << 28,
+  CPU_SECONDARY = 1 << 31;
+const SEC_EPT = 1 << 1,
+  SEC_RDTSCP = 1 << 3,
+  SEC_VPID = 1 << 5,
+  SEC_UNRESTRICTED = 1 << 7,
+  SEC_INVPCID = 1 << 12;
+const EXIT_HOST_64 = 1 << 9,
+  EXIT_SAVE_PAT = 1 << 18,
+  EXIT_LOAD_PAT = 1 << 19,
+  EXIT_SAVE_EFER = 1 << 20,
+  EXIT_LOAD_EFER = 1 << 21;
+const ENTRY_LOAD_PAT = 1 << 14,
+  ENTRY_LOAD_EFER = 1 << 15;
+
+export interface GuestEntry {
+  entry: number;
+  eax: number;
+  ebx: number;
+  gdtBase: number;
+  gdtLimit: number;
+  codeSelector: number;
+  dataSelector: number;
+}
+
+/** TRUE control capability MSRs: bits 31:0 must be 1, bits 63:32 may be 1. */
+function must1(h: VmxHost, msr: number): number {
+  return Number(h.capability(msr) & 0xffffffffn) | 0;
+}
+
+export function setupVmcs01(h: VmxHost, e: GuestEntry, eptRoot: number): void {
+  const mem = h.mem;
+  mem.write32(VMXON_REGION, h.revisionId);
+  mem.write32(VMCS01, h.revisionId);
+  for (let a = MSR_BITMAP; a < MSR_BITMAP + 4096; a += 4) mem.write32(a, 0);
+  // MSR reads of the VMX capability MSRs exit (VMX is hidden from L1: they #GP).
+  for (let msr = 0x480; msr <= 0x493; msr++)
+    mem.write8(MSR_BITMAP + (msr >> 3), mem.read8(MSR_BITMAP + (msr >> 3)) | (1 << (msr & 7)));
+  const ok = (r: { ok: boolean }, what: string): void => {
+    if (!r.ok) throw new Error(`L0: ${what} failed: ${JSON.stringify(r)}`);
+  };
+  ok(h.vmxon(VMXON_REGION), 'VMXON');
+  ok(h.vmclear(VMCS01), 'VMCLEAR vmcs01');
+  ok(h.vmptrld(VMCS01), 'VMPTRLD vmcs01');
+  const w = (enc: number, v: number | bigint): void => ok(h.vmwrite(enc, v), `VMWRITE 0x${enc.toString(16)}`);
+  w(F.PIN_BASED_VM_EXEC_CONTROL, must1(h, 0x48d));
+  w(F.CPU_BASED_VM_EXEC_CONTROL, must1(h, 0x48e) | CPU_UNCOND_IO | CPU_HLT | CPU_MSR_BITMAPS | CPU_SECONDARY);
+  w(F.SECONDARY_VM_EXEC_CONTROL, SEC_EPT | SEC_RDTSCP | SEC_VPID | SEC_UNRESTRICTED | SEC_INVPCID);
+  w(
+    F.VM_EXIT_CONTROLS,
+    must1(h, 0x48f) | EXIT_HOST_64 | EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+  );
+  w(F.VM_ENTRY_CONTROLS, must1(h, 0x490) | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER);
+  w(F.MSR_BITMAP, MSR_BITMAP);
+  w(F.EPT_POINTER, eptRoot | 6 | (3 << 3));
+  w(F.VIRTUAL_PROCESSOR_ID, 1);
+  w(F.VMCS_LINK_POINTER, 0xffffffffffffffffn);
+  w(F.EXCEPTION_BITMAP, 0);
+  // Host state: a valid 64-bit host (checked by VM entry, never loaded: L0 is TypeScript).
+  w(F.HOST_CR0, 0x80000031);
+  w(F.HOST_CR3, HOST_CR3);
+  w(F.HOST_CR4, 0x2020);
+  w(F.HOST_CS_SELECTOR, 8);
+  w(F.HOST_SS_SELECTOR, 0x10);
+  w(F.HOST_TR_SELECTOR, 0x18);
+  w(F.HOST_RIP, 0x1000);
+  w(F.HOST_RSP, 0x2000);
+  w(F.HOST_IA32_EFER, 0x500);
+  w(F.HOST_IA32_PAT, 0x0007040600070406n);
+  // Guest: as a multiboot loader leaves it (the multiboot spec §3.2).
+  w(F.CR0_GUEST_HOST_MASK, 0x20); // NE is fixed to 1 in VMX operation
+  w(F.CR0_READ_SHADOW, 0x11);
+  w(F.GUEST_CR0, 0x31);
+  w(F.CR4_GUEST_HOST_MASK, 0x2000); // VMXE
+  w(F.CR4_READ_SHADOW, 0);
+  w(F.GUEST_CR4, 0x2000);
+  w(F.GUEST_CR3, 0);
+  w(F.GUEST_IA32_EFER, 0);
+  w(F.GUEST_IA32_PAT, 0x0007040600070406n);
+  w(F.GUEST_CS_SELECTOR, e.codeSelector);
+  w(F.GUEST_CS_AR_BYTES, 0xc09b);
+  w(F.GUEST_CS_LIMIT, 0xffffffff);
+  for (const [sel, ar, lim] of [
+    [F.GUEST_SS_SELECTOR, F.GUEST_SS_AR_BYTES, F.GUEST_SS_LIMIT],
+    [F.GUEST_DS_SELECTOR, F.GUEST_DS_AR_BYTES, F.GUEST_DS_LIMIT],
+    [F.GUEST_ES_SELECTOR, F.GUEST_ES_AR_BYTES, F.GUEST_ES_LIMIT],
+    [F.GUEST_FS_SELECTOR, F.GUEST_FS_AR_BYTES, F.GUEST_FS_LIMIT],
+    [F.GUEST_GS_SELECTOR, F.GUEST_GS_AR_BYTES, F.GUEST_GS_LIMIT],
+  ]) {
+    w(sel, e.dataSelector);
+    w(ar, 0xc093);
+    w(lim, 0xffffffff);
+  }
+  w(F.GUEST_TR_AR_BYTES, 0x8b);
+  w(F.GUEST_TR_LIMIT, 0xffff);
+  w(F.GUEST_LDTR_AR_BYTES, 0x10000);
+  w(F.GUEST_GDTR_BASE, e.gdtBase);
+  w(F.GUEST_GDTR_LIMIT, e.gdtLimit);
+  w(F.GUEST_IDTR_LIMIT, 0x3ff);
+  w(F.GUEST_RIP, e.entry);
+  w(F.GUEST_RSP, 0);
+  w(F.GUEST_RFLAGS, 2);
+  for (let r = 0; r < 16; r++) h.setReg(r, 0);
+  h.setReg(0, e.eax);
+  h.setReg(3, e.ebx);
+}
