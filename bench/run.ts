@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { Machine } from '../src/hw/index.js';
 import { vmxBenchmarks } from './vmx.js';
+import { l0Benchmarks } from './l0.js';
 
 interface BenchResult {
   instructions: number;
@@ -82,6 +83,7 @@ for (const [name, image, args, cpus, modules] of runs) {
   );
 }
 if (!only || 'vmx'.includes(only)) for (const line of vmxBenchmarks()) console.log(line);
+if (!only || 'l0'.includes(only)) for (const line of l0Benchmarks()) console.log(line);
 console.log(
   `peak RSS ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB (start ${(rss0 / 1048576).toFixed(0)} MiB, guest RAM 128 MiB)`,
 );
