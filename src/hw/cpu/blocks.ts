@@ -95,6 +95,70 @@ function isTerminator(i: Insn): boolean {
 
 export const MAX_BLOCK = 64;
 
+/**
+ * Instructions that only touch registers and flags and cannot fault: inside a block they
+ * need no RIP bookkeeping and no self-modifying-code check.
+ */
+const PURE = new Set([
+  'ADD',
+  'OR',
+  'ADC',
+  'SBB',
+  'AND',
+  'SUB',
+  'XOR',
+  'CMP',
+  'TEST',
+  'INC',
+  'DEC',
+  'NOT',
+  'NEG',
+  'MOV',
+  'MOVZX',
+  'MOVSX',
+  'MOVSXD',
+  'LEA',
+  'XCHG',
+  'CMOVCC',
+  'SETCC',
+  'BSWAP',
+  'ROL',
+  'ROR',
+  'RCL',
+  'RCR',
+  'SHL',
+  'SHR',
+  'SAR',
+  'SHLD',
+  'SHRD',
+  'BSF',
+  'BSR',
+  'TZCNT',
+  'LZCNT',
+  'POPCNT',
+  'CBW',
+  'CWD',
+  'CLC',
+  'STC',
+  'CMC',
+  'CLD',
+  'STD',
+  'LAHF',
+  'SAHF',
+  'IMUL2',
+  'IMUL3',
+  'NOPM',
+]);
+function isPure(i: Insn): boolean {
+  if (!PURE.has(i.mnemonic) || i.lock) return false;
+  // Memory forms access memory (and may fault); LEA and NOP only compute an address, but a
+  // RIP-relative one reads RIP, and a moffs MOV is a memory access.
+  if (i.mem) return (i.mnemonic === 'LEA' || i.mnemonic === 'NOPM') && i.base !== 16;
+  // XCHG rAX with PAUSE may exit in non-root operation.
+  if (i.mnemonic === 'XCHG' && i.rep) return false;
+  return true;
+}
+
 export class Block {
   /** Offsets of each instruction from the block start, and the end offset. */
   readonly offsets: number[];
@@ -149,12 +213,21 @@ export function buildBlock(
   const last = insns.length - 1;
   let body = '';
   let o = 0;
+  let ripSet = true;
   for (let k = 0; k < insns.length; k++) {
     const e = o + insns[k].len;
-    body += `c.insnRip = r + ${o}; c.rip = r + ${e}; F${k}(c, I${k});\n`;
-    if (k < last && !isTerminator(insns[k])) body += `if (c.brk) return ${k + 1};\n`;
+    if (isPure(insns[k])) {
+      // Register-only and fault-free: neither RIP nor insnRip is observable while it runs.
+      body += `F${k}(c, I${k});\n`;
+      ripSet = false;
+    } else {
+      body += `c.insnRip = r + ${o}; c.rip = r + ${e}; F${k}(c, I${k});\n`;
+      ripSet = true;
+      if (k < last && !isTerminator(insns[k])) body += `if (c.brk) return ${k + 1};\n`;
+    }
     o = e;
   }
+  if (!ripSet) body += `c.rip = r + ${o};\n`;
   body += `return ${insns.length};`;
   const names = insns.map((_, k) => `F${k}`).concat(insns.map((_, k) => `I${k}`));
   const make = new Function(...names, `return function block(c, r) {\n${body}\n};`) as (
