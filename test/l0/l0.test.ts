@@ -71,3 +71,15 @@ test('bad --l0 options: one clear line', () => {
     assert.match(r.stderr, re);
   }
 });
+
+test('an L1 run is deterministic: same output, cycles and exits twice', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'turtles-l0det-'));
+  const runs = [0, 1].map((k) => {
+    const f = join(dir, `s${k}.json`);
+    const r = runKernel('cpu-paging', ['--l0', '--stats', f]);
+    const s = JSON.parse(readFileSync(f, 'utf8'));
+    return { out: r.stdout, cycles: s.cycles, exits: s.exits, insns: s.instructions };
+  });
+  assert.ok(runs[0].cycles.total > 0);
+  assert.deepEqual(runs[0], runs[1]);
+});
