@@ -4,7 +4,14 @@ export { PhysMem } from './mmu/physmem.js';
 export { IoBus, type PortDevice, type MmioDevice } from './bus.js';
 export { Cpu } from './cpu/cpu.js';
 export { CPU_HZ } from './cost.js';
-export { VmxHost, type VmxStatus, type ExitRecord, type EntryFailure, type RunOutcome } from './vmx/host.js';
+export {
+  VmxHost,
+  writeFlatSegments,
+  type VmxStatus,
+  type ExitRecord,
+  type EntryFailure,
+  type RunOutcome,
+} from './vmx/host.js';
 export { F as VMCS_FIELD } from './vmx/f.js';
 export { R as EXIT_REASON } from './vmx/bits.js';
 export { EventQueue } from './events-queue.js';

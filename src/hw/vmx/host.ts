@@ -276,3 +276,36 @@ export class VmxHost {
     };
   }
 }
+
+/**
+ * Write a flat guest segment state into the current VMCS: CS (with access rights `csAr`,
+ * e.g. 0xa09b for 64-bit or 0xc09b for 32-bit code), SS/DS/ES/FS/GS as flat read/write data,
+ * a busy TSS of `trLimit`, an unusable LDTR. A convenience for hosts building vmcs01.
+ */
+export function writeFlatSegments(
+  h: VmxHost,
+  seg: { cs: number; ds: number; csAr: number; tr?: number; trLimit: number },
+): void {
+  const w = (enc: number, v: number): void => {
+    const r = h.vmwrite(enc, v);
+    if (!r.ok) throw new Error(`VMWRITE 0x${enc.toString(16)} failed`);
+  };
+  w(F.GUEST_CS_SELECTOR, seg.cs);
+  w(F.GUEST_CS_AR_BYTES, seg.csAr);
+  w(F.GUEST_CS_LIMIT, 0xffffffff);
+  for (const [sel, ar, lim] of [
+    [F.GUEST_SS_SELECTOR, F.GUEST_SS_AR_BYTES, F.GUEST_SS_LIMIT],
+    [F.GUEST_DS_SELECTOR, F.GUEST_DS_AR_BYTES, F.GUEST_DS_LIMIT],
+    [F.GUEST_ES_SELECTOR, F.GUEST_ES_AR_BYTES, F.GUEST_ES_LIMIT],
+    [F.GUEST_FS_SELECTOR, F.GUEST_FS_AR_BYTES, F.GUEST_FS_LIMIT],
+    [F.GUEST_GS_SELECTOR, F.GUEST_GS_AR_BYTES, F.GUEST_GS_LIMIT],
+  ]) {
+    w(sel, seg.ds);
+    w(ar, 0xc093);
+    w(lim, 0xffffffff);
+  }
+  w(F.GUEST_TR_SELECTOR, seg.tr ?? 0);
+  w(F.GUEST_TR_AR_BYTES, 0x8b);
+  w(F.GUEST_TR_LIMIT, seg.trLimit);
+  w(F.GUEST_LDTR_AR_BYTES, 0x10000);
+}

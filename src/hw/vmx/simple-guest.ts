@@ -6,7 +6,7 @@
  * a hypervisor would: capability MSRs decide the default1 bits.
  */
 import type { Machine } from '../machine.js';
-import type { VmxHost } from './host.js';
+import { writeFlatSegments, type VmxHost } from './host.js';
 import { F } from './f.js';
 import { CPU_HLT, CPU_SECONDARY, SEC_EPT, EXIT_HOST_ADDR_SPACE, ENTRY_IA32E } from './bits.js';
 
@@ -68,24 +68,7 @@ export function simpleGuest(m: Machine, code: Uint8Array, extraProc = 0): VmxHos
   wr(F.HOST_TR_SELECTOR, 0x18);
   wr(F.HOST_RIP, 0x1000);
   wr(F.HOST_RSP, 0x2000);
-  wr(F.GUEST_CS_SELECTOR, 8);
-  wr(F.GUEST_CS_AR_BYTES, 0xa09b);
-  wr(F.GUEST_CS_LIMIT, 0xffffffff);
-  for (const [sel, ar, lim] of [
-    [F.GUEST_SS_SELECTOR, F.GUEST_SS_AR_BYTES, F.GUEST_SS_LIMIT],
-    [F.GUEST_DS_SELECTOR, F.GUEST_DS_AR_BYTES, F.GUEST_DS_LIMIT],
-    [F.GUEST_ES_SELECTOR, F.GUEST_ES_AR_BYTES, F.GUEST_ES_LIMIT],
-    [F.GUEST_FS_SELECTOR, F.GUEST_FS_AR_BYTES, F.GUEST_FS_LIMIT],
-    [F.GUEST_GS_SELECTOR, F.GUEST_GS_AR_BYTES, F.GUEST_GS_LIMIT],
-  ]) {
-    wr(sel, 0x10);
-    wr(ar, 0xc093);
-    wr(lim, 0xffffffff);
-  }
-  wr(F.GUEST_TR_SELECTOR, 0x18);
-  wr(F.GUEST_TR_AR_BYTES, 0x8b);
-  wr(F.GUEST_TR_LIMIT, 0x67);
-  wr(F.GUEST_LDTR_AR_BYTES, 0x10000);
+  writeFlatSegments(h, { cs: 8, ds: 0x10, csAr: 0xa09b, tr: 0x18, trLimit: 0x67 });
   wr(F.GUEST_GDTR_LIMIT, 0xffff);
   wr(F.GUEST_IDTR_LIMIT, 0xffff);
   wr(F.GUEST_RIP, SG.CODE);

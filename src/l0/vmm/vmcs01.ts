@@ -4,7 +4,7 @@
  * a kernel (32-bit protected mode, paging off) thanks to unrestricted guest under ept01.
  * CR0.NE and CR4.VMXE are host-owned (fixed in VMX operation) and hidden by read shadows.
  */
-import { VMCS_FIELD as F, type VmxHost } from '../hw.js';
+import { VMCS_FIELD as F, writeFlatSegments, type VmxHost } from '../hw.js';
 
 export const VMXON_REGION = 0x10000;
 export const VMCS01 = 0x11000;
@@ -93,23 +93,8 @@ export function setupVmcs01(h: VmxHost, e: GuestEntry, eptRoot: number): void {
   w(F.GUEST_CR3, 0);
   w(F.GUEST_IA32_EFER, 0);
   w(F.GUEST_IA32_PAT, 0x0007040600070406n);
-  w(F.GUEST_CS_SELECTOR, e.codeSelector);
-  w(F.GUEST_CS_AR_BYTES, 0xc09b);
-  w(F.GUEST_CS_LIMIT, 0xffffffff);
-  for (const [sel, ar, lim] of [
-    [F.GUEST_SS_SELECTOR, F.GUEST_SS_AR_BYTES, F.GUEST_SS_LIMIT],
-    [F.GUEST_DS_SELECTOR, F.GUEST_DS_AR_BYTES, F.GUEST_DS_LIMIT],
-    [F.GUEST_ES_SELECTOR, F.GUEST_ES_AR_BYTES, F.GUEST_ES_LIMIT],
-    [F.GUEST_FS_SELECTOR, F.GUEST_FS_AR_BYTES, F.GUEST_FS_LIMIT],
-    [F.GUEST_GS_SELECTOR, F.GUEST_GS_AR_BYTES, F.GUEST_GS_LIMIT],
-  ]) {
-    w(sel, e.dataSelector);
-    w(ar, 0xc093);
-    w(lim, 0xffffffff);
-  }
-  w(F.GUEST_TR_AR_BYTES, 0x8b);
-  w(F.GUEST_TR_LIMIT, 0xffff);
-  w(F.GUEST_LDTR_AR_BYTES, 0x10000);
+  // Flat 32-bit code and data, as the multiboot loader's GDT describes them.
+  writeFlatSegments(h, { cs: e.codeSelector, ds: e.dataSelector, csAr: 0xc09b, trLimit: 0xffff });
   w(F.GUEST_GDTR_BASE, e.gdtBase);
   w(F.GUEST_GDTR_LIMIT, e.gdtLimit);
   w(F.GUEST_IDTR_LIMIT, 0x3ff);
