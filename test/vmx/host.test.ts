@@ -101,3 +101,25 @@ test('guest code runs without exits at bare-metal speed in instructions (a count
   assert.equal(e.kind === 'exit' && e.reason, R.HLT);
   assert.ok(m.cpus[0].instret - before >= 200000);
 });
+
+test('entry checks: injecting #GP into a guest in HLT activity is an invalid guest state', () => {
+  const { h } = setup([0xf4], (h) => {
+    h.vmwrite(F.GUEST_ACTIVITY_STATE, 1);
+    h.vmwrite(F.VM_ENTRY_INTR_INFO_FIELD, (0x80000000 | (3 << 8) | 13 | (1 << 11)) >>> 0);
+    h.vmwrite(F.VM_ENTRY_EXCEPTION_ERROR_CODE, 0);
+  });
+  const r = h.vmlaunch(1e6);
+  assert.equal(r.kind, 'entry-failure');
+  assert.match(r.kind === 'entry-failure' ? r.check : '', /activity state/);
+});
+
+test('entry checks: a PAE guest under EPT with a reserved bit in a present PDPTE fails with qualification 2', () => {
+  const { h } = setup([0xf4], (h) => {
+    h.vmwrite(F.VM_ENTRY_CONTROLS, (h.vmread(F.VM_ENTRY_CONTROLS) as bigint) & ~(1n << 9n)); // 32-bit PAE guest
+    h.vmwrite(F.GUEST_CS_AR_BYTES, 0xc09b);
+    h.vmwrite(F.GUEST_PDPTE0, 0x1000 | 1 | 2); // bit 1 is reserved in a PAE PDPTE
+  });
+  const r = h.vmlaunch(1e6);
+  assert.equal(r.kind, 'entry-failure');
+  assert.equal(r.kind === 'entry-failure' && r.qualification, 2n);
+});

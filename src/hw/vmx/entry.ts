@@ -441,6 +441,22 @@ function guestChecks(c: Ctx): readonly Check[] {
     ['guest activity state supported (active, HLT, shutdown, wait-for-SIPI)', () => act <= 3],
     ['guest activity state HLT requires SS.DPL 0', () => act !== B.ACT_HLT || ((ar(SS) >> 5) & 3) === 0],
     [
+      'event injection allowed in the activity state (HLT: external interrupt, NMI, #DB, #MC, MTF; shutdown: NMI, #MC; wait-for-SIPI: none)',
+      () => {
+        if (injType < 0 || act === B.ACT_ACTIVE) return true;
+        const vec = info & 0xff;
+        if (act === B.ACT_WAIT_SIPI) return false;
+        if (act === B.ACT_SHUTDOWN)
+          return injType === B.INTR_NMI || (injType === B.INTR_HW_EXC && vec === 18);
+        return (
+          injType === B.INTR_EXT ||
+          injType === B.INTR_NMI ||
+          (injType === B.INTR_HW_EXC && (vec === 1 || vec === 18)) ||
+          (injType === B.INTR_OTHER && vec === 0)
+        );
+      },
+    ],
+    [
       'guest activity state active when blocking by STI or MOV SS',
       () => !(intr & (B.BLOCK_STI | B.BLOCK_MOV_SS)) || act === B.ACT_ACTIVE,
     ],
@@ -517,6 +533,20 @@ export function vmEntry(u: VmxUnit, v: Vmcs, launch: boolean): void {
   if (failed) {
     u.lastEntryCheck = failed;
     return u.entryFailure(B.R.INVALID_GUEST_STATE, 0);
+  }
+  // PDPTEs of a PAE guest under EPT (§26.3.1.6): loaded from the VMCS; a present entry with
+  // reserved bits set is an entry failure with qualification 2.
+  const cr0g = v.get32(F.GUEST_CR0),
+    cr4g = v.get32(F.GUEST_CR4);
+  if (c.proc2 & B.SEC_EPT && cr0g & 0x80000000 && cr4g & 0x20 && !(c.entry & B.ENTRY_IA32E)) {
+    for (let k = 0; k < 4; k++) {
+      const lo = v.get32(F.GUEST_PDPTE0 + 2 * k),
+        hi = v.getHi(F.GUEST_PDPTE0 + 2 * k) >>> 0;
+      if (lo & 1 && (lo & 0x1e6 || hi >= 2 ** (MAXPHYADDR - 32))) {
+        u.lastEntryCheck = `guest PDPTE${k} reserved bits`;
+        return u.entryFailure(B.R.INVALID_GUEST_STATE, 2);
+      }
+    }
   }
   // VMCS link pointer (§26.3.1.5): all ones, or a valid VMCS of the right kind (qualification 4).
   const link = v.getU(F.VMCS_LINK_POINTER);
