@@ -127,8 +127,11 @@ export function loadHostState(cpu: Cpu, v: Vmcs, exitCtls: number): void {
   cpu.updateMode();
 }
 
-/** Process the VM-exit MSR-store and MSR-load lists (§27.4, §27.6). Returns false on a VMX abort condition. */
-export function exitMsrLists(cpu: Cpu, v: Vmcs): boolean {
+/**
+ * Process the VM-exit MSR-store and MSR-load lists (§27.4, §27.6). Returns 0, or the
+ * VMX-abort indicator: 1 failure saving guest MSRs, 4 failure loading host MSRs (§27.7).
+ */
+export function exitMsrLists(cpu: Cpu, v: Vmcs): number {
   const nStore = v.get32(F.VM_EXIT_MSR_STORE_COUNT);
   const storeAddr = v.getU(F.VM_EXIT_MSR_STORE_ADDR);
   for (let k = 0; k < nStore; k++) {
@@ -138,7 +141,8 @@ export function exitMsrLists(cpu: Cpu, v: Vmcs): boolean {
     try {
       val = readMsr(cpu, idx);
     } catch {
-      return false;
+      cpu.excVector = -1;
+      return 1;
     }
     cpu.mem.write32(e + 8, Number(val & 0xffffffffn) | 0);
     cpu.mem.write32(e + 12, Number(val >> 32n) | 0);
@@ -152,10 +156,11 @@ export function exitMsrLists(cpu: Cpu, v: Vmcs): boolean {
     try {
       writeMsr(cpu, idx, val);
     } catch {
-      return false;
+      cpu.excVector = -1;
+      return 4;
     }
   }
-  return true;
+  return 0;
 }
 
 export { EXIT_REASON_ENTRY_FAILURE };

@@ -292,9 +292,17 @@ export class VmxUnit {
       return;
     }
     loadHostState(cpu, v, this.exitCtls);
-    if (!exitMsrLists(cpu, v)) {
+    const msrFail = exitMsrLists(cpu, v);
+    if (msrFail) {
+      // VMX abort (§27.7): the indicator goes into the VMCS region (offset 4) and the logical
+      // processor shuts down; turtles stops the machine with the reason.
       cpu.excVector = -1;
-      cpu.stop('triple-fault', 0, 'VMX abort: failure loading MSRs on VM exit (SDM 3C §27.7)');
+      cpu.mem.write32(v.addr + 4, msrFail);
+      cpu.stop(
+        'triple-fault',
+        0,
+        `VMX abort ${msrFail}: failure ${msrFail === 1 ? 'saving guest' : 'loading host'} MSRs on VM exit (SDM 3C §27.7)`,
+      );
     }
   }
 
