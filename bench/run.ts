@@ -6,45 +6,9 @@
  * - VT-x: the loop as a VMX guest under EPT against bare, and CPUID exits per host second.
  * Wall-clock time is measured here and only here; tests never time anything.
  */
-import { readFileSync } from 'node:fs';
-import { Machine } from '../src/hw/index.js';
 import { vmxBenchmarks } from './vmx.js';
+import { bench } from './measure.js';
 import { l0Benchmarks } from './l0.js';
-
-interface BenchResult {
-  instructions: number;
-  cycles: number;
-  seconds: number;
-  mips: number;
-  output: string;
-  ended: string;
-}
-
-function bench(image: string, args: string, cpus = 1, modules: string[] = []): BenchResult {
-  let out = '';
-  const m = new Machine({
-    memMiB: modules.length ? 256 : 128,
-    cpus,
-    serial: (b) => (out += String.fromCharCode(b)),
-  });
-  const mods = modules.map((spec) => {
-    const [file, margs] = spec.split('=', 2);
-    return { name: file, data: new Uint8Array(readFileSync(file)), args: margs ?? '' };
-  });
-  m.loadMultiboot(new Uint8Array(readFileSync(image)), image, args, mods);
-  const t0 = process.hrtime.bigint();
-  const r = m.run(1e12);
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const instructions = m.cpus.reduce((a, c) => a + c.instret, 0);
-  return {
-    instructions,
-    cycles: m.cycles,
-    seconds,
-    mips: instructions / seconds / 1e6,
-    output: out.trim().split('\n').slice(-1)[0] ?? '',
-    ended: r.kind === 'exit' ? `exit ${r.code}` : r.kind,
-  };
-}
 
 const only = process.argv[2];
 const runs: [string, string, string, number, string[]?][] = [

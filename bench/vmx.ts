@@ -3,22 +3,12 @@
  * - the integer loop of part 1 as a VMX guest under EPT, against the same loop bare;
  * - a CPUID loop in a guest: VM exits handled per host second.
  */
-import { Machine } from '../src/hw/index.js';
+import { Machine, VMCS_FIELD } from '../src/hw/index.js';
 import { simpleGuest } from '../src/hw/vmx/simple-guest.js';
-import { readFileSync } from 'node:fs';
+import { bench } from './measure.js';
 
 function bareLoopMips(): number {
-  const m = new Machine({ memMiB: 128, serial: () => {} });
-  m.loadMultiboot(
-    new Uint8Array(readFileSync('guests/build/bench-loop.elf')),
-    'bench-loop.elf',
-    'iters=20000000',
-    [],
-  );
-  const t0 = process.hrtime.bigint();
-  m.run(1e12);
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  return m.instructions / s / 1e6;
+  return bench('guests/build/bench-loop.elf', 'iters=20000000').mips;
 }
 
 const LOOP = (iters: number): number[] => [
@@ -64,8 +54,8 @@ export function vmxBenchmarks(): string[] {
   t0 = process.hrtime.bigint();
   let r = h3.vmlaunch(1e9);
   for (let k = 1; k < n && r.kind === 'exit'; k++) {
-    const rip = h3.vmread(0x681e) as bigint;
-    h3.vmwrite(0x681e, rip + BigInt(r.instructionLength));
+    const rip = h3.vmread(VMCS_FIELD.GUEST_RIP) as bigint;
+    h3.vmwrite(VMCS_FIELD.GUEST_RIP, rip + BigInt(r.instructionLength));
     r = h3.vmresume(1e9);
   }
   s = Number(process.hrtime.bigint() - t0) / 1e9;

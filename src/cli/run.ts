@@ -73,6 +73,7 @@ export function runCommand(image: string, o: RunOptions): number {
   });
   const out = new SerialOut();
   if (o.l0) return runUnderL0(image, kernel, modules, o, out);
+  if (o.mmu !== undefined || o.nested) throw new UserError('--mmu and --nested apply to --l0 runs');
   const m = new Machine({
     memMiB: o.mem,
     cpus: o.cpus,
@@ -172,9 +173,9 @@ function runUnderL0(
   o: RunOptions,
   out: SerialOut,
 ): number {
-  if ((o.mmu ?? 'ept') !== 'ept') throw new UserError(`--mmu ${o.mmu}: only ept is implemented in L0 so far`);
   if (o.mmu !== undefined && !['ept', 'shadow'].includes(o.mmu))
     throw new UserError(`--mmu must be ept or shadow`);
+  if (o.mmu === 'shadow') throw new UserError('--mmu shadow: only ept is implemented in L0 so far');
   if (o.nested) throw new UserError('--nested is not implemented yet');
   if (!o.ept)
     throw new UserError(

@@ -1,5 +1,5 @@
 /** The machine's public surface: what L0, the CLI and benchmarks may use. */
-export { Machine, SLICE, type MachineOptions, type RunResult } from './machine.js';
+export { Machine, QUANTUM, type MachineOptions, type RunResult } from './machine.js';
 export { PhysMem } from './mmu/physmem.js';
 export { IoBus, type PortDevice, type MmioDevice } from './bus.js';
 export { Cpu } from './cpu/cpu.js';

@@ -57,8 +57,6 @@ export type RunResult =
 
 /** Cycles per scheduling round; fixed, so runs are deterministic. */
 export const QUANTUM = 100_000;
-/** Kept for callers that size work in instructions. */
-export const SLICE = QUANTUM;
 
 export class Machine {
   readonly mem: PhysMem;

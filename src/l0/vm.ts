@@ -20,6 +20,7 @@ import {
   PhysMem,
   loadMultiboot,
   UserError,
+  VMCS_FIELD as F,
   type Machine,
   type VmxHost,
   type MultibootModule,
@@ -134,9 +135,9 @@ export class Vm {
 export function dumpGuest(h: VmxHost): string {
   const names = ['RAX', 'RCX', 'RDX', 'RBX', 'RSP', 'RBP', 'RSI', 'RDI'];
   const regs = names.map(
-    (n, k) => `${n}=${(k === 4 ? (h.vmread(0x681c) as bigint) : h.getReg(k)).toString(16)}`,
+    (n, k) => `${n}=${(k === 4 ? (h.vmread(F.GUEST_RSP) as bigint) : h.getReg(k)).toString(16)}`,
   );
-  return `${regs.join(' ')} RIP=${(h.vmread(0x681e) as bigint).toString(16)} CR0=${(h.vmread(0x6800) as bigint).toString(16)} CR3=${(h.vmread(0x6802) as bigint).toString(16)}`;
+  return `${regs.join(' ')} RIP=${(h.vmread(F.GUEST_RIP) as bigint).toString(16)} CR0=${(h.vmread(F.GUEST_CR0) as bigint).toString(16)} CR3=${(h.vmread(F.GUEST_CR3) as bigint).toString(16)}`;
 }
 
 export { VMXON_REGION, VMCS01 };

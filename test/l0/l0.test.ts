@@ -64,6 +64,8 @@ test('bad --l0 options: one clear line', () => {
     [['--l0', '--mmu', 'shadow'], /only ept/],
     [['--l0', '--nested'], /not implemented/],
     [['--l0', '--cpus', '2'], /one vCPU/],
+    [['--l0', '--mmu', 'nommu'], /ept or shadow/],
+    [['--mmu', 'ept'], /apply to --l0/],
   ] as const) {
     const r = runKernel('hello', [...args]);
     assert.equal(r.status, 2);

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Machine } from '../../src/hw/index.js';
+import { Machine, VMCS_FIELD as F } from '../../src/hw/index.js';
 import { simpleGuest, SG } from '../../src/hw/vmx/simple-guest.js';
 import { SUPPORTED_FIELDS } from '../../src/hw/vmx/fields.js';
 
@@ -54,7 +54,7 @@ test('random EPT tables and guest code: exits or the budget, never a host except
     const m = new Machine({ memMiB: 16, serial: () => {} });
     const code = new Uint8Array(64).map(() => r() & 0xff);
     const h = simpleGuest(m, code);
-    h.vmwrite(0x4004, 0xffffffff); // every exception exits
+    h.vmwrite(F.EXCEPTION_BITMAP, 0xffffffff); // every exception exits
     // Corrupt a few EPT entries.
     for (let j = 0; j < 3; j++) {
       const at = [SG.EPT_PML4, SG.EPT_PDPT, SG.EPT_PD][r() % 3] + 8 * (r() % 4);

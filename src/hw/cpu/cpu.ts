@@ -41,7 +41,7 @@ import {
   RF,
 } from './regs.js';
 import { installHandlers } from './exec/index.js';
-import { deliverEvent, EV_HW_EXC, type EventSink } from './events.js';
+import { deliverEvent, EV_HW_EXC } from './events.js';
 import { CpuCost } from '../cost.js';
 import { FEATURES, CPUID_80000001_EDX, CPUID7_EBX, CPUID1_ECX } from '../../spec/cpuid.js';
 import type { MsrHook } from './msrs.js';
@@ -55,14 +55,7 @@ installHandlers();
 
 const PERM_NEED = [P_SR, P_SW, P_SX, P_UR, P_UW, P_UX];
 
-export interface CpuHost {
-  io: IoBus;
-  /** Called for HLT with interrupts disabled etc.; the machine decides. */
-  onHalt?(): void;
-  /** RDTSC etc. read the machine's cycle counter through the CPU. */
-}
-
-export class Cpu implements EventSink {
+export class Cpu {
   readonly id: number;
   readonly mem: PhysMem;
   readonly io: IoBus;
@@ -160,8 +153,6 @@ export class Cpu implements EventSink {
   eptActive = false;
   /** The interrupt shadow comes from MOV SS / POP SS (not STI). */
   movSsShadow = false;
-  /** An event is being injected by VM entry (faults during its delivery are reported as such). */
-  injecting = false;
   /** The VMX unit (SDM 3C): VMX operation, VMCS, entry/exit. */
   vmx: VmxUnit;
   /** Local APIC ID reported by CPUID, and the number of CPUs of the machine. */
@@ -457,17 +448,6 @@ export class Cpu implements EventSink {
     if (ro >= 0) return ro;
     this.mmioPa = pa;
     return -1;
-  }
-  /** Translate for a debugger/loader: physical address or -1, never faults, never sets A/D. */
-  peekPhys(la: number): number {
-    try {
-      const save = this.tlb.generation;
-      void save;
-      const r = this.xlate(la, ACC_READ, false);
-      return r >= 0 ? r : this.mmioPa;
-    } catch {
-      return -1;
-    }
   }
 
   // Linear-address reads/writes. `user` = CPL 3 data access (implicit supervisor accesses pass false).
@@ -905,8 +885,7 @@ export class Cpu implements EventSink {
     this.dr[6] = ((this.dr[6] || 0xffff0ff0) | 0x4000) >>> 0;
     if (this.nonRoot && exceptionExits(this, 1, -1)) {
       // A #DB that exits: DR6 is not written; the exit qualification carries BS (SDM 3C §27.1).
-      this.exitForEvent(1, 3, -1);
-      this.vmx.current!.setNum(0x6400, 0x4000);
+      this.exitForEvent(1, 3, -1, 0x4000);
       return;
     }
     deliverEvent(this, 1, EV_HW_EXC, -1);
@@ -959,8 +938,8 @@ export class Cpu implements EventSink {
     if (this.sipiPending >= 0) {
       const vec = this.sipiPending;
       this.sipiPending = -1;
-      simple(R.SIPI);
-      u.current!.setNum(0x6400, vec); // exit qualification: the SIPI vector (§27.2.1)
+      u.setExit(R.SIPI, vec); // exit qualification: the SIPI vector (§27.2.1)
+      u.completeExit();
       return true;
     }
     if (this.tprBelowThreshold) {
@@ -1001,12 +980,17 @@ export class Cpu implements EventSink {
   }
 
   /** A VM exit caused by an event (exception, NMI, external interrupt) with its interruption info. */
-  exitForEvent(vector: number, type: number, ec: number): void {
+  exitForEvent(vector: number, type: number, ec: number, qualification = 0): void {
     const pf = vector === 14 && type === 3;
-    this.vmx.setExit(type === 0 ? R.EXTERNAL_INTERRUPT : R.EXCEPTION_NMI, pf ? this.pfAddr : 0, 0, {
-      intrInfo: vector | (type << 8) | (ec >= 0 ? 1 << 11 : 0) | 0x80000000 | 0,
-      intrError: ec >= 0 ? ec : 0,
-    });
+    this.vmx.setExit(
+      type === 0 ? R.EXTERNAL_INTERRUPT : R.EXCEPTION_NMI,
+      pf ? this.pfAddr : qualification,
+      0,
+      {
+        intrInfo: vector | (type << 8) | (ec >= 0 ? 1 << 11 : 0) | 0x80000000 | 0,
+        intrError: ec >= 0 ? ec : 0,
+      },
+    );
     if (pf) this.cr2 = this.prevCr2;
     this.vmx.completeExit();
   }

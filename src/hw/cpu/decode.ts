@@ -93,7 +93,7 @@ export function decode(env: DecodeEnv, out: Insn): Insn {
   };
   const bits = env.bits;
   try {
-    return decodeInner(env, out, bits, fetch, () => pos);
+    return decodeInner(out, bits, fetch, () => pos);
   } catch (e) {
     if (e instanceof TooLong) {
       out.fn = gpHandler;
@@ -105,14 +105,13 @@ export function decode(env: DecodeEnv, out: Insn): Insn {
   }
 }
 
-function decodeInner(env: DecodeEnv, i: Insn, bits: number, fetch: () => number, posOf: () => number): Insn {
+function decodeInner(i: Insn, bits: number, fetch: () => number, posOf: () => number): Insn {
   let opsizePrefix = false,
     asizePrefix = false,
     rep = 0,
     lock = false,
     seg = -1,
-    rex = 0,
-    lastPrefix = 0;
+    rex = 0;
   let b: number;
   for (;;) {
     b = fetch();
@@ -149,9 +148,7 @@ function decodeInner(env: DecodeEnv, i: Insn, bits: number, fetch: () => number,
       }
       break;
     } else break;
-    lastPrefix = b;
   }
-  void lastPrefix;
   // In 64-bit mode, CS/SS/DS/ES overrides are ignored (SDM Vol. 1 §3.3.7.1).
   if (bits === 64 && seg >= 0 && seg !== FS && seg !== GS) seg = -1;
 

@@ -26,10 +26,6 @@ export function hasErrorCode(vector: number): boolean {
   return vector === 8 || (vector >= 10 && vector <= 14) || vector === 17 || vector === 21;
 }
 
-export interface EventSink {
-  readonly mode: Mode;
-}
-
 const BENIGN = 0,
   CONTRIBUTORY = 1,
   PAGEFAULT = 2;
@@ -39,7 +35,8 @@ function klass(v: number): number {
   return BENIGN;
 }
 
-const gateDesc = new Descriptor();
+const GATES_64 = (1 << 0xe) | (1 << 0xf),
+  GATES_32 = (1 << 0x5) | (1 << 0x6) | (1 << 0x7) | GATES_64;
 const csDesc = new Descriptor();
 
 /**
@@ -128,8 +125,8 @@ function deliverOnce(cpu: Cpu, vector: number, type: number, ec: number): void {
   const gtype = (hi >>> 8) & 0x1f;
   const gdpl = (hi >>> 13) & 3;
   const present = (hi & 0x8000) !== 0;
-  const validTypes = lma ? [0xe, 0xf] : [0x5, 0x6, 0x7, 0xe, 0xf];
-  if (!validTypes.includes(gtype & 0xf) || gtype & 0x10) cpu.gp(idtErr);
+  // Valid gate types: 64-bit interrupt/trap gates in IA-32e mode; task, 16- and 32-bit gates otherwise.
+  if (!((lma ? GATES_64 : GATES_32) & (1 << (gtype & 0xf))) || gtype & 0x10) cpu.gp(idtErr);
   if (soft && gdpl < cpu.cpl) cpu.gp(idtErr & ~1);
   if (!present) cpu.fault(NP, idtErr);
   if ((gtype & 0xf) === 5) cpu.gp(idtErr); // task gates: task switching is not modelled
@@ -151,7 +148,6 @@ function deliverOnce(cpu: Cpu, vector: number, type: number, ec: number): void {
   if (!d.isCode || d.dpl > cpu.cpl) cpu.gp((sel & 0xfffc) | ext);
   if (!d.present) cpu.fault(NP, (sel & 0xfffc) | ext);
   if (lma && (!d.long || d.attr & (1 << 14))) cpu.gp((sel & 0xfffc) | ext);
-  void gateDesc;
 
   const flags = cpu.getFlags();
   const oldCs = cpu.segSel[CS],

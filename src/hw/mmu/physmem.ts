@@ -104,6 +104,11 @@ export class PhysMem {
       this.write16(pa + 2, v >>> 16);
     }
   }
+  /** Write a 64-bit value given as an unsigned double (exact below 2^53: page-table entries, addresses). */
+  write64(pa: number, v: number): void {
+    this.write32(pa, v % 4294967296);
+    this.write32(pa + 4, Math.floor(v / 4294967296));
+  }
   /** Copy bytes into guest-physical RAM (loaders, DMA). Throws UserError outside RAM. */
   writeBytes(pa: number, data: Uint8Array): void {
     for (let i = 0; i < data.length;) {

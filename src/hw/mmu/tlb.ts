@@ -28,8 +28,6 @@ export class Tlb {
   readonly global = new Uint8Array(TLB_SIZE);
   /** Number of large-page fills since the last full flush. */
   largeFills = 0;
-  /** Bumped on every invalidation, so callers can drop derived caches. */
-  generation = 0;
   /** Called on every invalidation (the CPU drops its fetch shortcut). */
   onFlush: () => void = () => {};
 
@@ -45,12 +43,10 @@ export class Tlb {
   flushAll(): void {
     this.tag.fill(NaN);
     this.largeFills = 0;
-    this.generation++;
     this.onFlush();
   }
   flushNonGlobal(): void {
     for (let i = 0; i < TLB_SIZE; i++) if (!this.global[i]) this.tag[i] = NaN;
-    this.generation++;
     this.onFlush();
   }
   flushPage(vpn: number): void {
@@ -60,7 +56,6 @@ export class Tlb {
     }
     const idx = vpn & TLB_MASK;
     if (this.tag[idx] === vpn) this.tag[idx] = NaN;
-    this.generation++;
     this.onFlush();
   }
 }

@@ -14,6 +14,12 @@ import {
   type VmxCapabilities,
 } from '../../spec/vmx/capabilities.js';
 import { SUPPORTED_FIELDS } from './fields.js';
+import {
+  PIN_BASED_DEFAULT1,
+  PROC_BASED_DEFAULT1,
+  EXIT_CTLS_DEFAULT1,
+  ENTRY_CTLS_DEFAULT1,
+} from '../../spec/vmx/controls.js';
 
 export interface CtlCap {
   /** Bits that must be 1 (allowed-0 settings, MSR bits 31:0). */
@@ -39,9 +45,9 @@ export const VMCS_REVISION_ID = VMX_CAPABILITIES.basic.revisionId;
 
 /** Control bits the implementation supports (allowed-1 is masked with these). */
 const IMPL_PIN =
-  (1 << 1) | (1 << 2) | (1 << 4) | B.PIN_EXT_INTR | B.PIN_NMI | B.PIN_VIRTUAL_NMIS | B.PIN_PREEMPTION_TIMER;
+  PIN_BASED_DEFAULT1 | B.PIN_EXT_INTR | B.PIN_NMI | B.PIN_VIRTUAL_NMIS | B.PIN_PREEMPTION_TIMER;
 const IMPL_PROC =
-  0x0401e172 |
+  PROC_BASED_DEFAULT1 |
   B.CPU_INTR_WINDOW |
   B.CPU_TSC_OFFSETTING |
   B.CPU_HLT |
@@ -76,7 +82,7 @@ const IMPL_PROC2 =
   B.SEC_SHADOW_VMCS |
   B.SEC_RDSEED;
 const IMPL_EXIT =
-  0x00036dff |
+  EXIT_CTLS_DEFAULT1 |
   B.EXIT_HOST_ADDR_SPACE |
   B.EXIT_ACK_INTR |
   B.EXIT_SAVE_PAT |
@@ -84,7 +90,7 @@ const IMPL_EXIT =
   B.EXIT_SAVE_EFER |
   B.EXIT_LOAD_EFER |
   B.EXIT_SAVE_PREEMPT;
-const IMPL_ENTRY = 0x000011ff | B.ENTRY_IA32E | B.ENTRY_LOAD_PAT | B.ENTRY_LOAD_EFER;
+const IMPL_ENTRY = ENTRY_CTLS_DEFAULT1 | B.ENTRY_IA32E | B.ENTRY_LOAD_PAT | B.ENTRY_LOAD_EFER;
 
 function cap(c: ControlCapability, impl: number): CtlCap {
   return { must1: c.allowed0 | 0, may1: (c.allowed1 & impl) | 0 };

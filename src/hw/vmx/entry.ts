@@ -694,13 +694,8 @@ function startNonRoot(u: VmxUnit, v: Vmcs, c: Ctx): void {
       if (c.pin & B.PIN_VIRTUAL_NMIS) u.virtualNmiBlocked = true;
       else cpu.nmiBlocked = true;
     }
-    cpu.injecting = true;
     // With the monitor trap flag, an MTF exit is pending right after the injected event is delivered (§25.5.2).
     if (c.proc & B.CPU_MTF) cpu.mtfPending = true;
-    try {
-      if (type !== B.INTR_OTHER) deliverEvent(cpu, vector, evType, ec);
-    } finally {
-      cpu.injecting = false;
-    }
+    if (type !== B.INTR_OTHER) deliverEvent(cpu, vector, evType, ec);
   }
 }

@@ -164,7 +164,8 @@ export class VmxHost {
       u.failValid(B.E.VMRW_UNSUPPORTED_FIELD);
       return this.status();
     }
-    const { lo, hi } = u.readField(u.current, enc);
+    const lo = u.readField(u.current, enc),
+      hi = u.fieldHi;
     u.succeed();
     return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
   }

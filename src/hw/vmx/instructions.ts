@@ -130,7 +130,8 @@ const vmread: Handler = (cpu, i) => {
   if (!target) return u.failInvalid();
   if (!u.supportsField(enc))
     return cpu.nonRoot ? u.failValid(B.E.VMRW_UNSUPPORTED_FIELD) : u.failValid(B.E.VMRW_UNSUPPORTED_FIELD);
-  const { lo, hi } = u.readField(target, enc);
+  const lo = u.readField(target, enc),
+    hi = u.fieldHi;
   if (i.mem) cpu.wrN(cpu.memLin(i, size, true), size, lo, size === 8 ? hi : 0);
   else cpu.setReg(i.rm, size, lo, size === 8 ? hi : 0);
   u.succeed();

@@ -22,22 +22,18 @@ export const SG = {
   STACK: 0x200000,
 } as const;
 
-function w64(m: Machine, pa: number, v: number): void {
-  m.mem.write32(pa, v % 4294967296);
-  m.mem.write32(pa + 4, Math.floor(v / 4294967296));
-}
 
 /** Prepare memory and a current VMCS; returns the host interface. Throws if a VMX instruction fails. */
 export function simpleGuest(m: Machine, code: Uint8Array, extraProc = 0): VmxHost {
   const h = m.vmxHost();
   m.mem.write32(SG.VMXON, h.revisionId);
   m.mem.write32(SG.VMCS, h.revisionId);
-  w64(m, SG.EPT_PML4, SG.EPT_PDPT | 7);
-  w64(m, SG.EPT_PDPT, SG.EPT_PD | 7);
-  for (let k = 0; k < 512; k++) w64(m, SG.EPT_PD + 8 * k, k * 0x200000 + (7 | (6 << 3) | 0x80));
-  w64(m, SG.G_PML4, SG.G_PDPT | 3);
-  w64(m, SG.G_PDPT, 0x83);
-  w64(m, SG.G_PDPT + 8, 0x40000000 + 0x83);
+  m.mem.write64(SG.EPT_PML4, SG.EPT_PDPT | 7);
+  m.mem.write64(SG.EPT_PDPT, SG.EPT_PD | 7);
+  for (let k = 0; k < 512; k++) m.mem.write64(SG.EPT_PD + 8 * k, k * 0x200000 + (7 | (6 << 3) | 0x80));
+  m.mem.write64(SG.G_PML4, SG.G_PDPT | 3);
+  m.mem.write64(SG.G_PDPT, 0x83);
+  m.mem.write64(SG.G_PDPT + 8, 0x40000000 + 0x83);
   m.mem.writeBytes(SG.CODE, code);
   const must = (r: { ok: boolean }, what: string): void => {
     if (!r.ok) throw new Error(`simpleGuest: ${what} failed`);

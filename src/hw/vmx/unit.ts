@@ -80,9 +80,6 @@ export class VmxUnit {
   readonly tlbs: TlbContexts;
   /** VPID of the running guest (0 when "enable VPID" is off). */
   guestVpid = 0;
-  /** Counters for the cost model / stats. */
-  exits = 0;
-  entries = 0;
 
   constructor(
     readonly cpu: Cpu,
@@ -97,9 +94,6 @@ export class VmxUnit {
       page2M: opts.ept,
       adFlags: opts.ept,
     });
-  }
-  get fields(): FieldIndex {
-    return fieldIndex;
   }
 
   // ---------------------------------------------------------------- status flags (§30.2)
@@ -186,19 +180,18 @@ export class VmxUnit {
     if (enc & 1 && ((enc >> 13) & 3) !== 1) return false;
     return true;
   }
-  readField(v: Vmcs, enc: number): { lo: number; hi: number } {
+  /** High half of the last readField (so VMREAD allocates nothing). */
+  fieldHi = 0;
+  /** Read a field as VMREAD does (width from the encoding; "high" access gives bits 63:32); returns bits 31:0. */
+  readField(v: Vmcs, enc: number): number {
     const base = enc & ~1;
     const k = fieldIndex.index.get(base)!;
     const width = (base >> 13) & 3;
-    if (enc & 1) return { lo: v.hi[k], hi: 0 };
-    switch (width) {
-      case 0:
-        return { lo: v.lo[k] & 0xffff, hi: 0 };
-      case 2:
-        return { lo: v.lo[k], hi: 0 };
-      default:
-        return { lo: v.lo[k], hi: v.hi[k] };
-    }
+    this.fieldHi = 0;
+    if (enc & 1) return v.hi[k];
+    if (width === 0) return v.lo[k] & 0xffff;
+    if (width !== 2) this.fieldHi = v.hi[k];
+    return v.lo[k];
   }
   writeField(v: Vmcs, enc: number, lo: number, hi: number): void {
     const base = enc & ~1;
@@ -248,7 +241,6 @@ export class VmxUnit {
     const cpu = this.cpu;
     const v = this.current!;
     const e = this.exitInfo;
-    this.exits++;
     cpu.cycles += cpu.cost.vmExit;
     v.set(F.VM_EXIT_REASON, e.reason);
     v.setNum(F.EXIT_QUALIFICATION, e.qualification);
@@ -329,7 +321,6 @@ export class VmxUnit {
     if (this.cpu.intShadow && this.cpu.movSsShadow) return this.failValid(B.E.ENTRY_EVENTS_BLOCKED_BY_MOV_SS);
     if (launch && v.launch !== LAUNCH_CLEAR) return this.failValid(B.E.VMLAUNCH_NOT_CLEAR);
     if (!launch && v.launch !== LAUNCH_LAUNCHED) return this.failValid(B.E.VMRESUME_NOT_LAUNCHED);
-    this.entries++;
     this.cpu.cycles += this.cpu.cost.vmEntry;
     vmEntry(this, v, launch);
   }

@@ -39,9 +39,6 @@ export class Vmcs {
     this.lo = new Int32Array(fields.size);
     this.hi = new Int32Array(fields.size);
   }
-  has(enc: number): boolean {
-    return this.fields.index.has(enc & ~1);
-  }
   /** Low 32 bits of a field (unsigned). */
   get32(enc: number): number {
     const k = this.fields.index.get(enc)!;
