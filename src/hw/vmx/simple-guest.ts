@@ -22,7 +22,6 @@ export const SG = {
   STACK: 0x200000,
 } as const;
 
-
 /** Prepare memory and a current VMCS; returns the host interface. Throws if a VMX instruction fails. */
 export function simpleGuest(m: Machine, code: Uint8Array, extraProc = 0): VmxHost {
   const h = m.vmxHost();

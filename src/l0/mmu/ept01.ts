@@ -10,7 +10,6 @@ export const EPT_ROOT = 0x20000;
 const EPT_PDPT = 0x21000;
 const EPT_PD = 0x22000; // up to four page directories: 4 GiB
 
-
 /** Build ept01 mapping GPA [0, bytes) to HPA [base, base + bytes); bytes is a multiple of 2 MiB. */
 export function buildEpt01(mem: PhysMem, base: number, bytes: number): void {
   for (let a = EPT_ROOT; a < EPT_PD + 4 * 4096; a += 4) mem.write32(a, 0);
