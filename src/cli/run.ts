@@ -12,7 +12,7 @@ import {
   EXIT_VM_STOPPED,
   debugExitStatus,
 } from './exit-codes.js';
-import { Vm } from '../l0/index.js';
+import { L0, hostMemMiB } from '../l0/index.js';
 
 export interface RunOptions {
   append?: string;
@@ -182,17 +182,18 @@ function runUnderL0(
       '--l0 needs EPT in the machine (drop --no-ept): shadow paging in L0 is not implemented yet',
     );
   if (o.cpus !== 1) throw new UserError('--l0 runs one vCPU so far (--cpus 1)');
-  const guestMiB = Math.ceil(o.mem / 2) * 2;
   const m = new Machine({
-    memMiB: guestMiB + 32,
+    memMiB: hostMemMiB([{ memMiB: o.mem }]),
     cpus: 1,
     serial: () => {},
     vmx: { ept: true, vpid: o.vpid, unrestrictedGuest: true, vmcsShadowing: o.vmcsShadowing },
   });
-  const vm = new Vm(m, m.vmxHost(0), guestMiB, out.push);
+  const l0 = new L0(m);
+  const vm = l0.addVm({ name: basename(image), memMiB: o.mem, cpus: 1, serial: out.push });
   vm.load(kernel, image, o.append ?? '', modules);
   const t0 = process.hrtime.bigint();
-  const end = vm.run(o.maxCycles);
+  l0.run(o.maxCycles);
+  const end = vm.end!;
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   out.flush();
   let status: number;
@@ -218,11 +219,12 @@ function runUnderL0(
     const stats = {
       cycles: {
         total: cycles,
-        byLevel: { L0: vm.l0Cycles, L1: vm.guestCycles, L2: 0 },
-        switches: vm.switchCycles,
+        byLevel: { L0: vm.stats.l0, L1: vm.stats.guestCycles('L1'), L2: vm.stats.guestCycles('L2') },
+        switches: vm.stats.switches,
+        idle: vm.stats.idle,
       },
       instructions: m.instructions,
-      exits: vm.exitCounts(),
+      exits: vm.stats.exitCounts(),
       l0ExitsPerReflectedExit: 0,
       wallSeconds: wall,
       mips: wall > 0 ? m.instructions / wall / 1e6 : 0,

@@ -7,14 +7,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Machine, VMCS_FIELD as F, EXIT_REASON as R, type ExitRecord } from '../../src/hw/index.js';
-import { Vm } from '../../src/l0/index.js';
+import { L0, hostMemMiB, type Vm } from '../../src/l0/index.js';
 import { EXIT_HANDLERS } from '../../src/l0/vmm/exits.js';
 
 function vmWithHello(): { vm: Vm; out: number[] } {
-  const m = new Machine({ memMiB: 64, serial: () => {} });
+  const m = new Machine({ memMiB: hostMemMiB([{ memMiB: 16 }]), serial: () => {} });
   const out: number[] = [];
-  const vm = new Vm(m, m.vmxHost(0), 16, (b) => out.push(b));
+  const l0 = new L0(m);
+  const vm = l0.addVm({ name: 'hello', memMiB: 16, cpus: 1, serial: (b) => out.push(b) });
   vm.load(new Uint8Array(readFileSync('guests/build/hello.elf')), 'hello.elf', '', []);
+  l0.switchTo(vm.vcpus[0]);
   return { vm, out };
 }
 function exit(reason: number, qualification: bigint, instructionLength: number): ExitRecord {
@@ -34,7 +36,12 @@ function exit(reason: number, qualification: bigint, instructionLength: number):
   };
 }
 const handle = (vm: Vm, e: ExitRecord): void =>
-  EXIT_HANDLERS[e.reason as keyof typeof EXIT_HANDLERS].handle({ vm, host: vm.host, exit: e });
+  EXIT_HANDLERS[e.reason as keyof typeof EXIT_HANDLERS].handle({
+    vm,
+    vcpu: vm.vcpus[0],
+    host: vm.host,
+    exit: e,
+  });
 
 test('CPUID: the hardware leaf with VMX hidden, RIP advanced by the instruction length', () => {
   const { vm } = vmWithHello();

@@ -3,14 +3,21 @@
  * table. A reason without a handler takes the deliberate "unexpected exit" path in
  * vm.ts (the VM stops with a report; L0 and other VMs go on).
  */
-import { VMCS_FIELD as F, EXIT_REASON as R, type ExitRecord, type VmxHost } from '../hw.js';
+import { VMCS_FIELD as F, EXIT_REASON as R, EXIT_REASON_NAME, type ExitRecord, type VmxHost } from '../hw.js';
 import type { Vm } from '../vm.js';
+import type { Vcpu } from './vcpu.js';
 import { L0_COST } from '../cost.js';
 
 export interface ExitContext {
   vm: Vm;
+  vcpu: Vcpu;
   host: VmxHost;
   exit: ExitRecord;
+}
+
+/** The SDM name of an exit reason (Appendix C), for counters and reports. */
+export function exitName(reason: number): string {
+  return EXIT_REASON_NAME.get(reason) ?? `reason ${reason}`;
 }
 export interface ExitHandler {
   readonly name: string;
@@ -37,7 +44,7 @@ function gpr(c: ExitContext, r: number): bigint {
   return r === RSP ? (c.host.vmread(F.GUEST_RSP) as bigint) : c.host.getReg(r);
 }
 function stop(c: ExitContext, why: string): void {
-  c.vm.end = { kind: 'stopped', detail: why };
+  c.vcpu.stop(why);
 }
 
 const cpuid: ExitHandler = {

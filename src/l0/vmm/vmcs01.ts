@@ -6,9 +6,7 @@
  */
 import { VMCS_FIELD as F, writeFlatSegments, type VmxHost } from '../hw.js';
 
-export const VMXON_REGION = 0x10000;
-export const VMCS01 = 0x11000;
-export const MSR_BITMAP = 0x14000;
+/** A host CR3 for the host-state area: checked by VM entry, never loaded (L0 is TypeScript). */
 const HOST_CR3 = 0x30000;
 
 // Control bits used here (SDM 3C §24.6-24.8).
@@ -44,20 +42,30 @@ function must1(h: VmxHost, msr: number): number {
   return Number(h.capability(msr) & 0xffffffffn) | 0;
 }
 
-export function setupVmcs01(h: VmxHost, e: GuestEntry, eptRoot: number): void {
+/** Where a vCPU's vmcs01 and the VM's structures live in host-physical memory. */
+export interface Vmcs01Layout {
+  vmcs01: number;
+  msrBitmap: number;
+  eptp: number;
+  vpid: number;
+}
+
+const ok = (r: { ok: boolean }, what: string): void => {
+  if (!r.ok) throw new Error(`L0: ${what} failed: ${JSON.stringify(r)}`);
+};
+
+/** Fill a VM's MSR bitmap: the VMX capability MSRs exit (VMX is hidden from L1: they #GP). */
+export function setupMsrBitmap(h: VmxHost, bitmap: number): void {
   const mem = h.mem;
-  mem.write32(VMXON_REGION, h.revisionId);
-  mem.write32(VMCS01, h.revisionId);
-  for (let a = MSR_BITMAP; a < MSR_BITMAP + 4096; a += 4) mem.write32(a, 0);
-  // MSR reads of the VMX capability MSRs exit (VMX is hidden from L1: they #GP).
   for (let msr = 0x480; msr <= 0x493; msr++)
-    mem.write8(MSR_BITMAP + (msr >> 3), mem.read8(MSR_BITMAP + (msr >> 3)) | (1 << (msr & 7)));
-  const ok = (r: { ok: boolean }, what: string): void => {
-    if (!r.ok) throw new Error(`L0: ${what} failed: ${JSON.stringify(r)}`);
-  };
-  ok(h.vmxon(VMXON_REGION), 'VMXON');
-  ok(h.vmclear(VMCS01), 'VMCLEAR vmcs01');
-  ok(h.vmptrld(VMCS01), 'VMPTRLD vmcs01');
+    mem.write8(bitmap + (msr >> 3), mem.read8(bitmap + (msr >> 3)) | (1 << (msr & 7)));
+}
+
+/** Create vmcs01 for a vCPU, make it current, and write its controls, host and guest state. */
+export function setupVmcs01(h: VmxHost, l: Vmcs01Layout, e: GuestEntry): void {
+  h.mem.write32(l.vmcs01, h.revisionId);
+  ok(h.vmclear(l.vmcs01), 'VMCLEAR vmcs01');
+  ok(h.vmptrld(l.vmcs01), 'VMPTRLD vmcs01');
   const w = (enc: number, v: number | bigint): void => ok(h.vmwrite(enc, v), `VMWRITE 0x${enc.toString(16)}`);
   w(F.PIN_BASED_VM_EXEC_CONTROL, must1(h, 0x48d));
   w(F.CPU_BASED_VM_EXEC_CONTROL, must1(h, 0x48e) | CPU_UNCOND_IO | CPU_HLT | CPU_MSR_BITMAPS | CPU_SECONDARY);
@@ -67,9 +75,9 @@ export function setupVmcs01(h: VmxHost, e: GuestEntry, eptRoot: number): void {
     must1(h, 0x48f) | EXIT_HOST_64 | EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
   );
   w(F.VM_ENTRY_CONTROLS, must1(h, 0x490) | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER);
-  w(F.MSR_BITMAP, MSR_BITMAP);
-  w(F.EPT_POINTER, eptRoot | 6 | (3 << 3));
-  w(F.VIRTUAL_PROCESSOR_ID, 1);
+  w(F.MSR_BITMAP, l.msrBitmap);
+  w(F.EPT_POINTER, l.eptp);
+  w(F.VIRTUAL_PROCESSOR_ID, l.vpid);
   w(F.VMCS_LINK_POINTER, 0xffffffffffffffffn);
   w(F.EXCEPTION_BITMAP, 0);
   // Host state: a valid 64-bit host (checked by VM entry, never loaded: L0 is TypeScript).
@@ -101,7 +109,4 @@ export function setupVmcs01(h: VmxHost, e: GuestEntry, eptRoot: number): void {
   w(F.GUEST_RIP, e.entry);
   w(F.GUEST_RSP, 0);
   w(F.GUEST_RFLAGS, 2);
-  for (let r = 0; r < 16; r++) h.setReg(r, 0);
-  h.setReg(0, e.eax);
-  h.setReg(3, e.ebx);
 }

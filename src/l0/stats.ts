@@ -1,0 +1,57 @@
+/**
+ * L0's accounting (DESIGN.md "Cycles, time and determinism"): every exit counted by
+ * (level, reason, handler), every cycle attributed to guest code at a level, L0
+ * handler work, mode switches, or idle time (all vCPUs halted).
+ */
+export interface ExitCount {
+  level: string;
+  reason: string;
+  handledBy: string;
+  count: number;
+}
+
+export class Stats {
+  private readonly exits = new Map<string, ExitCount>();
+  /** Cycles of guest code by level ('L1', 'L2', …). */
+  readonly guest = new Map<string, number>();
+  l0 = 0;
+  switches = 0;
+  idle = 0;
+  /** L2 exits reflected to L1, and the L0 exits they caused (the paper's Figure 10). */
+  reflected = 0;
+  l0ExitsForReflected = 0;
+
+  countExit(level: string, reason: string, handledBy: string, n = 1): void {
+    const key = `${level}\u0000${reason}\u0000${handledBy}`;
+    const e = this.exits.get(key);
+    if (e) e.count += n;
+    else this.exits.set(key, { level, reason, handledBy, count: n });
+  }
+  exitCount(reason: string, level?: string): number {
+    let n = 0;
+    for (const e of this.exits.values())
+      if (e.reason === reason && (!level || e.level === level)) n += e.count;
+    return n;
+  }
+  exitCounts(): ExitCount[] {
+    return [...this.exits.values()].sort(
+      (a, b) => a.level.localeCompare(b.level) || b.count - a.count || a.reason.localeCompare(b.reason),
+    );
+  }
+  addGuest(level: string, cycles: number): void {
+    this.guest.set(level, (this.guest.get(level) ?? 0) + cycles);
+  }
+  guestCycles(level: string): number {
+    return this.guest.get(level) ?? 0;
+  }
+  /** Add another VM's counters into this one (totals for a whole stack). */
+  merge(o: Stats): void {
+    for (const e of o.exits.values()) this.countExit(e.level, e.reason, e.handledBy, e.count);
+    for (const [l, c] of o.guest) this.addGuest(l, c);
+    this.l0 += o.l0;
+    this.switches += o.switches;
+    this.idle += o.idle;
+    this.reflected += o.reflected;
+    this.l0ExitsForReflected += o.l0ExitsForReflected;
+  }
+}
