@@ -33,6 +33,10 @@ export interface VmxOptions {
   vpid: boolean;
   unrestrictedGuest: boolean;
   vmcsShadowing: boolean;
+  /** Off for a virtual VMX that does not offer VM functions (L0's nesting); on by default. */
+  vmFunctions?: boolean;
+  /** Off for a virtual VMX without EPT accessed/dirty flags; on by default. */
+  eptAccessedDirty?: boolean;
 }
 
 /**

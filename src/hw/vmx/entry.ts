@@ -23,9 +23,17 @@ const canonical = (v: number): boolean => v >= -(2 ** 47) && v < 2 ** 47;
 const physOk = (pa: number): boolean => pa >= 0 && pa < 2 ** MAXPHYADDR;
 const aligned = (pa: number, n: number): boolean => pa % n === 0 && physOk(pa);
 
+/** What the checks may read besides the VMCS: physical memory (virtual-APIC page, link pointer). */
+export interface EntryEnv {
+  read8(pa: number): number;
+  read32(pa: number): number;
+  /** Is the processor doing the VM entry in IA-32e mode? */
+  hostLma: boolean;
+}
+
 interface Ctx {
   v: Vmcs;
-  mem: PhysMem;
+  mem: EntryEnv;
   caps: VmxCaps;
   pin: number;
   proc: number;
@@ -504,36 +512,43 @@ function firstFailure(checks: readonly Check[], c: Ctx): string {
   return '';
 }
 
-/** The whole VM entry. On success the CPU is in non-root operation at the guest's RIP. */
-export function vmEntry(u: VmxUnit, v: Vmcs, launch: boolean): void {
-  const cpu = u.cpu;
+/** The outcome of the checks of §26.2-26.3 on a VMCS. */
+export type EntryCheckResult =
+  | { kind: 'ok' }
+  | { kind: 'vmfail'; error: number; check: string }
+  | { kind: 'entry-failure'; reason: number; qualification: number; check: string };
+
+function context(v: Vmcs, caps: VmxCaps, env: EntryEnv): Ctx {
   const proc = v.get32(F.CPU_BASED_VM_EXEC_CONTROL);
-  const c: Ctx = {
+  return {
     v,
-    mem: cpu.mem,
-    caps: u.caps,
+    mem: env,
+    caps,
     pin: v.get32(F.PIN_BASED_VM_EXEC_CONTROL),
     proc,
     proc2: proc & B.CPU_SECONDARY ? v.get32(F.SECONDARY_VM_EXEC_CONTROL) : 0,
     exit: v.get32(F.VM_EXIT_CONTROLS),
     entry: v.get32(F.VM_ENTRY_CONTROLS),
-    hostLma: u.tsHost ? true : (cpu.efer & 0x400) !== 0,
+    hostLma: env.hostLma,
   };
+}
+
+/**
+ * Every check VM entry makes before loading guest state, in the SDM's order: controls
+ * (VMfailValid 7), host state (VMfailValid 8), guest state (exit reason 33), the PDPTEs of a
+ * PAE guest under EPT (qualification 2) and the VMCS link pointer (qualification 4). One
+ * check list for the hardware and for software that emulates VMX (L0 checking vmcs12 with the
+ * capabilities it gives its guest).
+ */
+export function checkVmEntry(v: Vmcs, caps: VmxCaps, env: EntryEnv): EntryCheckResult {
+  const c = context(v, caps, env);
   let failed = firstFailure(CONTROL_CHECKS, c);
-  if (failed) {
-    u.lastEntryCheck = failed;
-    return u.failValid(B.E.ENTRY_INVALID_CONTROLS);
-  }
+  if (failed) return { kind: 'vmfail', error: B.E.ENTRY_INVALID_CONTROLS, check: failed };
   failed = firstFailure(HOST_CHECKS, c);
-  if (failed) {
-    u.lastEntryCheck = failed;
-    return u.failValid(B.E.ENTRY_INVALID_HOST_STATE);
-  }
+  if (failed) return { kind: 'vmfail', error: B.E.ENTRY_INVALID_HOST_STATE, check: failed };
   failed = firstFailure(guestChecks(c), c);
-  if (failed) {
-    u.lastEntryCheck = failed;
-    return u.entryFailure(B.R.INVALID_GUEST_STATE, 0);
-  }
+  if (failed)
+    return { kind: 'entry-failure', reason: B.R.INVALID_GUEST_STATE, qualification: 0, check: failed };
   // PDPTEs of a PAE guest under EPT (§26.3.1.6): loaded from the VMCS; a present entry with
   // reserved bits set is an entry failure with qualification 2.
   const cr0g = v.get32(F.GUEST_CR0),
@@ -542,26 +557,48 @@ export function vmEntry(u: VmxUnit, v: Vmcs, launch: boolean): void {
     for (let k = 0; k < 4; k++) {
       const lo = v.get32(F.GUEST_PDPTE0 + 2 * k),
         hi = v.getHi(F.GUEST_PDPTE0 + 2 * k) >>> 0;
-      if (lo & 1 && (lo & 0x1e6 || hi >= 2 ** (MAXPHYADDR - 32))) {
-        u.lastEntryCheck = `guest PDPTE${k} reserved bits`;
-        return u.entryFailure(B.R.INVALID_GUEST_STATE, 2);
-      }
+      if (lo & 1 && (lo & 0x1e6 || hi >= 2 ** (MAXPHYADDR - 32)))
+        return {
+          kind: 'entry-failure',
+          reason: B.R.INVALID_GUEST_STATE,
+          qualification: 2,
+          check: `guest PDPTE${k} reserved bits`,
+        };
     }
   }
   // VMCS link pointer (§26.3.1.5): all ones, or a valid VMCS of the right kind (qualification 4).
   const link = v.getU(F.VMCS_LINK_POINTER);
   if (!(v.get32(F.VMCS_LINK_POINTER) === 0xffffffff && v.getHi(F.VMCS_LINK_POINTER) === -1)) {
-    const rev = cpu.mem.read32(link);
+    const rev = aligned(link, 4096) ? env.read32(link) : 0;
     const shadowWanted = !!(c.proc2 & B.SEC_SHADOW_VMCS);
     if (
       !aligned(link, 4096) ||
       (rev & 0x7fffffff) !== VMCS_REVISION_ID ||
       !!(rev & 0x80000000) !== shadowWanted
-    ) {
-      u.lastEntryCheck = 'VMCS link pointer: aligned, valid revision and shadow indicator';
-      return u.entryFailure(B.R.INVALID_GUEST_STATE, 4);
-    }
+    )
+      return {
+        kind: 'entry-failure',
+        reason: B.R.INVALID_GUEST_STATE,
+        qualification: 4,
+        check: 'VMCS link pointer: aligned, valid revision and shadow indicator',
+      };
   }
+  return { kind: 'ok' };
+}
+
+/** The whole VM entry. On success the CPU is in non-root operation at the guest's RIP. */
+export function vmEntry(u: VmxUnit, v: Vmcs, launch: boolean): void {
+  const cpu = u.cpu;
+  const env: EntryEnv = {
+    read8: (pa) => cpu.mem.read8(pa),
+    read32: (pa) => cpu.mem.read32(pa),
+    hostLma: u.tsHost ? true : (cpu.efer & 0x400) !== 0,
+  };
+  const r = checkVmEntry(v, u.caps, env);
+  if (r.kind !== 'ok') u.lastEntryCheck = r.check;
+  if (r.kind === 'vmfail') return u.failValid(r.error);
+  if (r.kind === 'entry-failure') return u.entryFailure(r.reason, r.qualification);
+  const c = context(v, u.caps, env);
   u.lastEntryCheck = '';
   loadGuestState(u, v, c);
   // MSR-load list (§26.4): a failure is an entry failure with the 1-based index as qualification.

@@ -12,7 +12,7 @@
 import type { Cpu } from '../cpu/cpu.js';
 import { ABORT } from '../cpu/fault.js';
 import { CF, PF, AF, ZF, SF, OF, UD, GP, Mode } from '../cpu/regs.js';
-import { Vmcs, FieldIndex, LAUNCH_CLEAR, LAUNCH_LAUNCHED } from './vmcs.js';
+import { type Vmcs, LAUNCH_CLEAR, LAUNCH_LAUNCHED } from './vmcs.js';
 import { VmxCaps, VMCS_REVISION_ID, type VmxOptions } from './caps.js';
 import { F } from './f.js';
 import * as B from './bits.js';
@@ -21,7 +21,7 @@ import { vmEntry } from './entry.js';
 import { MAXPHYADDR } from '../mmu/paging.js';
 import { EptWalker, EPT_OK, EPT_VIOLATION } from '../mmu/ept.js';
 import { TlbContexts } from './tlb-contexts.js';
-import { VMCS_FIELD_ENCODINGS, isReadOnlyField } from './fields.js';
+import { newVmcs, fieldSupported, fieldReadOnly, readVmcsField, writeVmcsField } from './field-access.js';
 
 export { VMEXIT_MARK } from '../cpu/fault.js';
 import { VMEXIT_MARK } from '../cpu/fault.js';
@@ -36,8 +36,6 @@ export interface ExitInfo {
   intrInfo: number;
   intrError: number;
 }
-
-const fieldIndex = new FieldIndex(VMCS_FIELD_ENCODINGS);
 
 export class VmxUnit {
   readonly caps: VmxCaps;
@@ -141,7 +139,7 @@ export class VmxUnit {
   vmcsAt(pa: number): Vmcs {
     let v = this.cache.get(pa);
     if (!v) {
-      v = new Vmcs(pa, fieldIndex);
+      v = newVmcs(pa);
       v.load(this.cpu.mem);
       this.cache.set(pa, v);
     }
@@ -173,44 +171,21 @@ export class VmxUnit {
 
   /** Does VMREAD/VMWRITE accept this encoding? (Unsupported encodings give error 12.) */
   supportsField(enc: number): boolean {
-    if (enc < 0 || enc > 0xffff || enc & 0x9000) return false; // bits 31:15 and 12 reserved
-    const base = enc & ~1;
-    if (!this.caps.fields.has(base)) return false;
-    // High access is valid only for 64-bit fields (bits 14:13 = 1).
-    if (enc & 1 && ((enc >> 13) & 3) !== 1) return false;
-    return true;
+    return fieldSupported(this.caps.fields, enc);
   }
   /** High half of the last readField (so VMREAD allocates nothing). */
   fieldHi = 0;
-  /** Read a field as VMREAD does (width from the encoding; "high" access gives bits 63:32); returns bits 31:0. */
+  /** Read a field as VMREAD does; returns bits 31:0 (bits 63:32 in fieldHi). */
   readField(v: Vmcs, enc: number): number {
-    const base = enc & ~1;
-    const k = fieldIndex.index.get(base)!;
-    const width = (base >> 13) & 3;
-    this.fieldHi = 0;
-    if (enc & 1) return v.hi[k];
-    if (width === 0) return v.lo[k] & 0xffff;
-    if (width !== 2) this.fieldHi = v.hi[k];
-    return v.lo[k];
+    const [lo, hi] = readVmcsField(v, enc);
+    this.fieldHi = hi;
+    return lo;
   }
   writeField(v: Vmcs, enc: number, lo: number, hi: number): void {
-    const base = enc & ~1;
-    const k = fieldIndex.index.get(base)!;
-    const width = (base >> 13) & 3;
-    if (enc & 1) v.hi[k] = lo;
-    else if (width === 0) {
-      v.lo[k] = lo & 0xffff;
-      v.hi[k] = 0;
-    } else if (width === 2) {
-      v.lo[k] = lo;
-      v.hi[k] = 0;
-    } else {
-      v.lo[k] = lo;
-      v.hi[k] = hi;
-    }
+    writeVmcsField(v, enc, lo, hi);
   }
   isReadOnly(enc: number): boolean {
-    return isReadOnlyField(enc & ~1);
+    return fieldReadOnly(enc);
   }
 
   // ---------------------------------------------------------------- VM exits

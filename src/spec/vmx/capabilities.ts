@@ -587,6 +587,10 @@ export interface VmxFeatureOptions {
   readonly vpid?: boolean;
   readonly unrestrictedGuest?: boolean;
   readonly vmcsShadowing?: boolean;
+  /** VM functions (EPTP switching); off removes IA32_VMX_VMFUNC and the control. */
+  readonly vmFunctions?: boolean;
+  /** EPT accessed and dirty flags (EPT_VPID_CAP bit 21). */
+  readonly eptAccessedDirty?: boolean;
   /**
    * IA32_VMX_MISC bit 29. Off, VMWRITE to a VM-exit information field fails with error 13
    * (useful to test that path); on, it succeeds, which software that fills a shadow VMCS
@@ -625,6 +629,8 @@ export function restrictVmxCapabilities(base: VmxCapabilities, opts: VmxFeatureO
   }
   if (opts.unrestrictedGuest === false) proc2 &= ~PROC_BASED2.UNRESTRICTED_GUEST;
   if (opts.vmcsShadowing === false) proc2 &= ~PROC_BASED2.VMCS_SHADOWING;
+  if (opts.vmFunctions === false) vmfunc = 0n;
+  if (opts.eptAccessedDirty === false) eptVpidCap &= ~(1n << BigInt(EPT_VPID_CAP_BIT.ACCESSED_DIRTY));
   if (vmfunc === 0n) proc2 &= ~PROC_BASED2.ENABLE_VM_FUNCTIONS;
   return Object.freeze({
     ...base,

@@ -1,0 +1,130 @@
+/**
+ * Operands of L1's VMX instructions, from the VM-exit instruction-information field and
+ * the exit qualification (SDM 3C §27.2.5, Tables 27-13 and 27-14): the register operand or
+ * the memory operand's linear address, and reading/writing that memory through L1's own
+ * page tables (a fault there is L1's #PF, as it would be on hardware).
+ */
+import { VMCS_FIELD as F, type ExitRecord, type VmxHost } from '../hw.js';
+import type { Vcpu } from '../vmm/vcpu.js';
+import { guestPaging, walkGuest } from '../mmu/guest-walk.js';
+
+const SEG_BASE = [
+  F.GUEST_ES_BASE,
+  F.GUEST_CS_BASE,
+  F.GUEST_SS_BASE,
+  F.GUEST_DS_BASE,
+  F.GUEST_FS_BASE,
+  F.GUEST_GS_BASE,
+];
+const RSP = 4;
+
+export function gpr(h: VmxHost, r: number): bigint {
+  return r === RSP ? (h.vmread(F.GUEST_RSP) as bigint) : h.getReg(r);
+}
+export function setGpr(h: VmxHost, r: number, v: bigint): void {
+  if (r === RSP) h.vmwrite(F.GUEST_RSP, v);
+  else h.setReg(r, v);
+}
+
+/** Is L1 executing 64-bit code (IA-32e mode with CS.L)? Operand size is then 64 bits. */
+export function inLongMode(h: VmxHost): boolean {
+  return ((h.vmread(F.GUEST_CS_AR_BYTES) as bigint) & 0x2000n) !== 0n;
+}
+
+/** Fields of the instruction-information field. */
+export interface InsnInfo {
+  scale: number;
+  addrSize: number;
+  isReg: boolean;
+  reg1: number;
+  seg: number;
+  index: number;
+  base: number;
+  reg2: number;
+}
+export function decodeInfo(info: number): InsnInfo {
+  return {
+    scale: info & 3,
+    reg1: (info >> 3) & 15,
+    addrSize: (info >> 7) & 7,
+    isReg: ((info >> 10) & 1) === 1,
+    seg: (info >> 15) & 7,
+    index: (info >> 22) & 1 ? -1 : (info >> 18) & 15,
+    base: (info >> 27) & 1 ? -1 : (info >> 23) & 15,
+    reg2: (info >>> 28) & 15,
+  };
+}
+
+/** Linear address of the memory operand (base + index·scale + displacement, then the segment base). */
+export function operandAddress(h: VmxHost, e: ExitRecord, i: InsnInfo): bigint {
+  let ea = BigInt.asUintN(64, e.qualification);
+  if (i.base >= 0) ea += gpr(h, i.base);
+  if (i.index >= 0) ea += gpr(h, i.index) << BigInt(i.scale);
+  const bits = i.addrSize === 0 ? 16 : i.addrSize === 1 ? 32 : 64;
+  ea = BigInt.asUintN(bits, ea);
+  // In 64-bit mode only FS and GS have a base (SDM 3A §3.4.4); outside it every segment does.
+  const segBase = i.seg < 6 ? (h.vmread(SEG_BASE[i.seg]) as bigint) : 0n;
+  const useBase = !inLongMode(h) || i.seg === 4 || i.seg === 5;
+  return BigInt.asUintN(inLongMode(h) ? 64 : 32, ea + (useBase ? segBase : 0n));
+}
+
+/** A memory operand's value, or the fault L1 gets: #PF (with CR2 = `linear`) or #GP(0). */
+export type MemResult =
+  { ok: true; value: bigint } | { ok: false; vector: 13 | 14; errorCode: number; linear: bigint };
+
+function cpl(h: VmxHost): number {
+  return Number(((h.vmread(F.GUEST_SS_AR_BYTES) as bigint) >> 5n) & 3n);
+}
+
+/** Read `bytes` (1-8) at L1 linear address `la` through L1's paging. */
+export function readL1(v: Vcpu, la: bigint, bytes: number): MemResult {
+  const p = guestPaging(v);
+  let value = 0n;
+  for (let k = 0; k < bytes; k++) {
+    const w = walkGuest(
+      v.vm,
+      p,
+      BigInt.asUintN(64, la + BigInt(k)),
+      { write: false, user: cpl(v.host) === 3, fetch: false },
+      true,
+    );
+    if (!w.ok)
+      return {
+        ok: false,
+        vector: w.kind === 'page-fault' ? 14 : 13,
+        errorCode: w.kind === 'page-fault' ? w.errorCode : 0,
+        linear: la + BigInt(k),
+      };
+    const hpa = v.vm.gpaToHpa(w.gpa);
+    const b = hpa < 0 ? 0xff : v.host.mem.read8(hpa);
+    value |= BigInt(b) << BigInt(8 * k);
+  }
+  return { ok: true, value };
+}
+
+/** Write `bytes` (1-8) at L1 linear address `la`; on a fault nothing is written. */
+export function writeL1(v: Vcpu, la: bigint, bytes: number, value: bigint): MemResult {
+  const p = guestPaging(v);
+  const hpas: number[] = [];
+  for (let k = 0; k < bytes; k++) {
+    const w = walkGuest(
+      v.vm,
+      p,
+      BigInt.asUintN(64, la + BigInt(k)),
+      { write: true, user: cpl(v.host) === 3, fetch: false },
+      true,
+    );
+    if (!w.ok)
+      return {
+        ok: false,
+        vector: w.kind === 'page-fault' ? 14 : 13,
+        errorCode: w.kind === 'page-fault' ? w.errorCode : 0,
+        linear: la + BigInt(k),
+      };
+    hpas.push(v.vm.gpaToHpa(w.gpa));
+  }
+  hpas.forEach((hpa, k) => {
+    if (hpa >= 0) v.host.mem.write8(hpa, Number((value >> BigInt(8 * k)) & 0xffn));
+  });
+  return { ok: true, value };
+}

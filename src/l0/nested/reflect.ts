@@ -1,0 +1,96 @@
+/**
+ * Reflecting an exit to L1 (the paper §3.2, KVM's nested_vmx_vmexit): sync vmcs02's guest
+ * state into vmcs12, fill vmcs12's exit-information fields with what L1 would see on
+ * hardware, load L1's host state from vmcs12 into vmcs01, and resume L1 there.
+ */
+import { VMCS_FIELD as F, writeVmcsField, type ExitRecord } from '../hw.js';
+import type { Vcpu } from '../vmm/vcpu.js';
+import type { NestedVcpu } from './state.js';
+import { GUEST_GROUPS } from './field-groups.js';
+import { copyCurrentTo12 } from './copy.js';
+import { loadL1HostState } from './host-state.js';
+import { get12 } from './vmcs02.js';
+import { l1Read32, l1Write32 } from './l1mem.js';
+import { syncVmcs12ToShadow } from './drw.js';
+import { L0_COST } from '../cost.js';
+
+/** The exit-information fields of a VM exit as L1 must see it. */
+export interface Exit12 {
+  /** The whole exit-reason field (bit 31 for VM-entry failures). */
+  reason: number;
+  qualification: bigint;
+  guestLinearAddress: bigint;
+  guestPhysicalAddress: bigint;
+  instructionLength: number;
+  instructionInfo: number;
+  interruptionInfo: number;
+  interruptionErrorCode: number;
+  idtVectoringInfo: number;
+  idtVectoringErrorCode: number;
+}
+
+export function exit12From(r: ExitRecord, override: Partial<Exit12> = {}): Exit12 {
+  return {
+    reason: r.rawReason,
+    qualification: r.qualification,
+    guestLinearAddress: r.guestLinearAddress,
+    guestPhysicalAddress: r.guestPhysicalAddress,
+    instructionLength: r.instructionLength,
+    instructionInfo: r.instructionInfo,
+    interruptionInfo: r.interruptionInfo,
+    interruptionErrorCode: r.interruptionErrorCode,
+    idtVectoringInfo: r.idtVectoringInfo,
+    idtVectoringErrorCode: r.idtVectoringErrorCode,
+    ...override,
+  };
+}
+
+function put(v12: Parameters<typeof writeVmcsField>[0], enc: number, value: bigint | number): void {
+  const b = BigInt.asUintN(64, BigInt(value));
+  writeVmcsField(v12, enc, Number(b & 0xffffffffn) | 0, Number(b >> 32n) | 0);
+}
+
+/**
+ * Reflect an exit to L1. vmcs02 is current on entry (L2 ran); vmcs01 is current on return and
+ * the vCPU runs L1. `guestRan`: false for a VM-entry failure (no guest state to save, §26.8).
+ */
+export function reflectToL1(v: Vcpu, n: NestedVcpu, x: Exit12, guestRan: boolean): void {
+  const h = v.host;
+  const v12 = n.current!;
+  if (guestRan) {
+    copyCurrentTo12(h, n, v12, GUEST_GROUPS);
+    // VM-exit MSR-store list: the values the hardware stored into L0's copy go to L1's list.
+    const count = Math.min(Number(get12(v12, F.VM_EXIT_MSR_STORE_COUNT)), 256);
+    const addr = Number(get12(v12, F.VM_EXIT_MSR_STORE_ADDR));
+    for (let k = 0; k < count; k++) {
+      l1Write32(v.vm, addr + 16 * k + 8, h.mem.read32(n.exitMsrStore02 + 16 * k + 8));
+      l1Write32(v.vm, addr + 16 * k + 12, h.mem.read32(n.exitMsrStore02 + 16 * k + 12));
+    }
+  }
+  put(v12, F.VM_EXIT_REASON, x.reason >>> 0);
+  put(v12, F.EXIT_QUALIFICATION, x.qualification);
+  put(v12, F.GUEST_LINEAR_ADDRESS, x.guestLinearAddress);
+  put(v12, F.GUEST_PHYSICAL_ADDRESS, x.guestPhysicalAddress);
+  put(v12, F.VM_EXIT_INSTRUCTION_LEN, x.instructionLength);
+  put(v12, F.VMX_INSTRUCTION_INFO, x.instructionInfo);
+  put(v12, F.VM_EXIT_INTR_INFO, x.interruptionInfo >>> 0);
+  put(v12, F.VM_EXIT_INTR_ERROR_CODE, x.interruptionErrorCode);
+  put(v12, F.IDT_VECTORING_INFO_FIELD, guestRan ? x.idtVectoringInfo >>> 0 : 0);
+  put(v12, F.IDT_VECTORING_ERROR_CODE, x.idtVectoringErrorCode);
+  // Every VM exit clears the valid bit of the VM-entry interruption information (§27.2.3... §24.8.3).
+  put(v12, F.VM_ENTRY_INTR_INFO_FIELD, get12(v12, F.VM_ENTRY_INTR_INFO_FIELD) & 0x7fffffffn);
+  h.vmptrld(v.vmcs01);
+  h.charge(L0_COST.vmptrld + L0_COST.loadHostState);
+  loadL1HostState(h, v12);
+  // L1's VM-exit MSR-load list: loaded by the next entry to L1 through vmcs01's MSR-load list.
+  const nLoad = Math.min(Number(get12(v12, F.VM_EXIT_MSR_LOAD_COUNT)), 256);
+  const loadAddr = Number(get12(v12, F.VM_EXIT_MSR_LOAD_ADDR));
+  for (let k = 0; k < nLoad; k++)
+    for (let d = 0; d < 16; d += 4)
+      h.mem.write32(n.exitMsrLoad01 + 16 * k + d, l1Read32(v.vm, loadAddr + 16 * k + d));
+  h.vmwrite(F.VM_ENTRY_MSR_LOAD_COUNT, nLoad);
+  h.vmwrite(F.VM_ENTRY_MSR_LOAD_ADDR, n.exitMsrLoad01);
+  n.hostMsrLoadArmed = nLoad > 0;
+  v.level = 'L1';
+  if (n.opts.drw) syncVmcs12ToShadow(v, n);
+}
