@@ -7,6 +7,9 @@ export interface BenchResult {
   cycles: number;
   seconds: number;
   mips: number;
+  /** Process CPU time (user + system) of the run: steadier than wall time on a busy host. */
+  cpuSeconds: number;
+  cpuMips: number;
   output: string;
   ended: string;
 }
@@ -23,15 +26,20 @@ export function bench(image: string, args: string, cpus = 1, modules: string[] =
     return { name: file, data: new Uint8Array(readFileSync(file)), args: margs ?? '' };
   });
   m.loadMultiboot(new Uint8Array(readFileSync(image)), image, args, mods);
-  const t0 = process.hrtime.bigint();
+  const t0 = process.hrtime.bigint(),
+    c0 = process.cpuUsage();
   const r = m.run(1e12);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0),
+    cpuSeconds = (c.user + c.system) / 1e6;
   const instructions = m.cpus.reduce((a, c) => a + c.instret, 0);
   return {
     instructions,
     cycles: m.cycles,
     seconds,
     mips: instructions / seconds / 1e6,
+    cpuSeconds,
+    cpuMips: instructions / cpuSeconds / 1e6,
     output: out.trim().split('\n').slice(-1)[0] ?? '',
     ended: r.kind === 'exit' ? `exit ${r.code}` : r.kind,
   };

@@ -143,6 +143,30 @@ static void h_triple_fault(struct guest *g, struct exit_info *e)
 	guest_end(g, END_TRIPLE_FAULT, 0);
 }
 
+/* The CPU's CPUID answers never change, so tvisor asks once per (leaf, subleaf) and keeps them,
+ * as KVM keeps its CPUID table: under a hypervisor of its own (L0 with --nested) each CPUID
+ * tvisor executes is itself an exit. */
+static struct cpuid_regs cpuid_cached(uint32_t leaf, uint32_t sub)
+{
+	static struct {
+		uint32_t leaf, sub;
+		bool valid;
+		struct cpuid_regs r;
+	} cache[64];
+	for (unsigned i = 0; i < 64; i++) {
+		if (!cache[i].valid) {
+			cache[i].leaf = leaf;
+			cache[i].sub = sub;
+			cache[i].r = cpuid(leaf, sub);
+			cache[i].valid = true;
+			return cache[i].r;
+		}
+		if (cache[i].leaf == leaf && cache[i].sub == sub)
+			return cache[i].r;
+	}
+	return cpuid(leaf, sub);
+}
+
 static void h_cpuid(struct guest *g, struct exit_info *e)
 {
 	uint32_t leaf = (uint32_t)g->regs.rax, sub = (uint32_t)g->regs.rcx;
@@ -157,7 +181,7 @@ static void h_cpuid(struct guest *g, struct exit_info *e)
 			memcpy(&r.edx, "isor", 4);
 		}
 	} else {
-		r = cpuid(leaf, sub);
+		r = cpuid_cached(leaf, sub);
 		switch (leaf) {
 		case 1:
 			r.ebx = (r.ebx & 0x0000FFFFu) | (1u << 16); /* APIC ID 0, one logical processor */

@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError, CommanderError } from 'commander';
 import { UserError } from '../common/index.js';
 import { runCommand } from './run.js';
+import { upCommand } from './up.js';
 import { EXIT_BAD_INPUT, EXIT_INTERNAL } from './exit-codes.js';
 
 function intArg(name: string, min: number, max: number) {
@@ -40,13 +41,35 @@ program
   .option('--trace <file>', 'write a per-instruction trace to FILE (slow)')
   .option('--l0', 'run IMAGE as an L1 guest of the TypeScript hypervisor L0')
   .option('--mmu <ept|shadow>', 'how L0 virtualizes L1 memory (with --l0; ept so far)')
-  .option('--nested', 'expose VMX to the L1 guest (with --l0; not implemented yet)')
+  .option('--nested', 'give the L1 guest a virtual VT-x (with --l0): L1 may be a hypervisor')
+  .option(
+    '--nested-mmu <ept|shadow>',
+    'with --nested: EPT for L1 (ept02 = ept12 ∘ ept01) or none (L1 shadows L2)',
+  )
+  .option('--no-drw', 'with --nested: trap L1 VMREAD/VMWRITE instead of serving them from a shadow VMCS')
+  .option('--no-dirty-merge', 'with --nested: copy every vmcs12 guest field into vmcs02 at each nested entry')
+  .option('--no-bulk-copy', 'with --nested: charge VMCS copies per field instead of per group')
   .option('--no-ept', 'VT-x without EPT (and so without unrestricted guest and EPTP switching)')
   .option('--no-vpid', 'VT-x without VPID')
   .option('--no-unrestricted-guest', 'VT-x without unrestricted guest')
   .option('--no-vmcs-shadowing', 'VT-x without VMCS shadowing')
   .action((image: string, opts) => {
     process.exitCode = runCommand(image, opts);
+  });
+
+program
+  .command('up')
+  .description('run the stack of VMs a scenario file (JSON or YAML) describes, each an L1 guest of L0')
+  .argument('<file>', 'scenario file (docs/CLI.md "Scenario files")')
+  .option('--stats <file.json>', 'write statistics as JSON (totals and per VM)')
+  .option(
+    '--max-cycles <n>',
+    'stop every VM still running after this many simulated cycles (of the whole machine)',
+    intArg('--max-cycles', 1, Number.MAX_SAFE_INTEGER),
+    20_000_000_000,
+  )
+  .action((file: string, opts) => {
+    process.exitCode = upCommand(file, opts);
   });
 
 try {

@@ -1,8 +1,8 @@
 /** `turtles run`: boot a multiboot image on the bare machine and report how it ended. */
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { UserError } from '../common/index.js';
-import { Machine, CPU_HZ } from '../hw/index.js';
+import { Machine } from '../hw/index.js';
 import {
   EXIT_BAD_INPUT,
   EXIT_HALTED,
@@ -12,7 +12,10 @@ import {
   EXIT_VM_STOPPED,
   debugExitStatus,
 } from './exit-codes.js';
-import { L0, hostMemMiB } from '../l0/index.js';
+import { L0, hostMemMiB, type Vm, type VmEnd } from '../l0/index.js';
+import type { NestedOptions } from '../l0/nested/options.js';
+import { SerialOut } from './serial.js';
+import { statsJson, writeStats, type VmEnding } from './stats-json.js';
 
 export interface RunOptions {
   append?: string;
@@ -29,9 +32,14 @@ export interface RunOptions {
   l0?: boolean;
   mmu?: string;
   nested?: boolean;
+  nestedMmu?: string;
+  drw?: boolean;
+  dirtyMerge?: boolean;
+  bulkCopy?: boolean;
 }
 
-function readImage(path: string, what: string): Uint8Array {
+/** Read a kernel or module file; a problem is one clear line naming `what` (e.g. "image"). */
+export function readImage(path: string, what: string): Uint8Array {
   try {
     return new Uint8Array(readFileSync(path));
   } catch (e) {
@@ -48,21 +56,6 @@ function readImage(path: string, what: string): Uint8Array {
   }
 }
 
-/** Serial output is written synchronously as it arrives (line-buffered), so nothing is lost on exit. */
-class SerialOut {
-  private buf: number[] = [];
-  push = (b: number): void => {
-    this.buf.push(b);
-    if (b === 10 || this.buf.length >= 4096) this.flush();
-  };
-  flush(): void {
-    if (this.buf.length) {
-      writeSync(1, Buffer.from(this.buf));
-      this.buf = [];
-    }
-  }
-}
-
 export function runCommand(image: string, o: RunOptions): number {
   const kernel = readImage(image, 'image');
   const modules = o.module.map((spec) => {
@@ -73,7 +66,8 @@ export function runCommand(image: string, o: RunOptions): number {
   });
   const out = new SerialOut();
   if (o.l0) return runUnderL0(image, kernel, modules, o, out);
-  if (o.mmu !== undefined || o.nested) throw new UserError('--mmu and --nested apply to --l0 runs');
+  if (o.mmu !== undefined || o.nested || o.nestedMmu !== undefined)
+    throw new UserError('--mmu, --nested and --nested-mmu apply to --l0 runs');
   const m = new Machine({
     memMiB: o.mem,
     cpus: o.cpus,
@@ -109,24 +103,11 @@ export function runCommand(image: string, o: RunOptions): number {
       status = EXIT_HALTED;
       break;
   }
-  if (o.stats) {
-    const cycles = m.cycles;
-    const stats = {
-      cycles: { total: cycles, byLevel: { L0: cycles, L1: 0, L2: 0 }, switches: 0 },
-      instructions: m.instructions,
-      exits: [] as unknown[],
-      l0ExitsPerReflectedExit: 0,
-      wallSeconds: wall,
-      mips: wall > 0 ? m.instructions / wall / 1e6 : 0,
-      simulatedSeconds: cycles / CPU_HZ,
-      result: r.kind,
-    };
-    try {
-      writeFileSync(o.stats, JSON.stringify(stats, null, 2) + '\n');
-    } catch (e) {
-      throw new UserError(`cannot write --stats file ${o.stats}: ${(e as Error).message}`);
-    }
-  }
+  if (o.stats)
+    writeStats(
+      o.stats,
+      statsJson({ cycles: m.cycles, instructions: m.instructions, wallSeconds: wall, result: r.kind }),
+    );
   return status;
 }
 export { EXIT_BAD_INPUT };
@@ -163,6 +144,100 @@ function openTrace(path: string, m: Machine): { close(): void } {
 }
 
 /**
+ * The option checks of an L1 VM, shared by `turtles run --l0` and `turtles up` (each VM of a
+ * scenario goes through them too).
+ */
+export function checkL0Options(o: RunOptions): void {
+  if (o.mmu !== undefined && !['ept', 'shadow'].includes(o.mmu))
+    throw new UserError(`--mmu must be ept or shadow`);
+  // Without EPT in the machine L0 uses shadow paging (--mmu shadow) on its own.
+  if (o.mmu === 'ept' && !o.ept)
+    throw new UserError('--mmu ept needs EPT in the machine: drop --no-ept, or use --mmu shadow');
+  if (o.nestedMmu !== undefined && !['ept', 'shadow'].includes(o.nestedMmu))
+    throw new UserError('--nested-mmu must be ept or shadow');
+  if (
+    !o.nested &&
+    (o.nestedMmu !== undefined || o.drw === false || o.dirtyMerge === false || o.bulkCopy === false)
+  )
+    throw new UserError('--nested-mmu, --no-drw, --no-dirty-merge and --no-bulk-copy apply to --nested runs');
+  if (o.nested && (o.mmu === 'shadow' || !o.ept))
+    throw new UserError(
+      '--nested needs L0 on EPT (shadow-on-shadow is not implemented): drop --mmu shadow / --no-ept',
+    );
+}
+
+/** The nesting options of a run (undefined without --nested). */
+export function nestedOptions(o: RunOptions): NestedOptions | undefined {
+  if (!o.nested) return undefined;
+  return {
+    mmu: o.nestedMmu === 'shadow' ? 'shadow' : 'ept',
+    drw: o.drw !== false,
+    dirtyMerge: o.dirtyMerge !== false,
+    bulkCopy: o.bulkCopy !== false,
+  };
+}
+
+/** A machine for L0 and VMs of these sizes (`o` gives the VT-x features), with L0 on it. */
+export function newL0(vms: readonly { memMiB: number }[], o: RunOptions): L0 {
+  const m = new Machine({
+    memMiB: hostMemMiB(vms),
+    cpus: 1,
+    serial: () => {},
+    // Unrestricted guest requires EPT (SDM 3C §26.2.1.1): --no-ept takes it away too.
+    vmx: {
+      ept: o.ept,
+      vpid: o.vpid,
+      unrestrictedGuest: o.ept && o.unrestrictedGuest,
+      vmcsShadowing: o.vmcsShadowing,
+    },
+  });
+  return new L0(m);
+}
+
+/** Add an L1 VM to L0 as `o` (a `run --l0` command line or one VM of a scenario) describes it, and load its kernel. */
+export function addL1Vm(
+  l0: L0,
+  name: string,
+  image: string,
+  kernel: Uint8Array,
+  modules: { name: string; data: Uint8Array; args: string }[],
+  o: RunOptions,
+  serial: (b: number) => void,
+): Vm {
+  const mmu = o.mmu === 'ept' || o.mmu === 'shadow' ? o.mmu : undefined;
+  const vm = l0.addVm({ name, memMiB: o.mem, cpus: o.cpus, serial, mmu, nested: nestedOptions(o) });
+  vm.load(kernel, image, o.append ?? '', modules);
+  return vm;
+}
+
+/** The process status `turtles run --l0` gives a VM that ended this way (docs/CLI.md). */
+export function vmEndStatus(end: VmEnd): number {
+  switch (end.kind) {
+    case 'exit':
+      return debugExitStatus(end.code);
+    case 'shutdown':
+      return EXIT_POWER_OFF;
+    case 'max-cycles':
+      return EXIT_MAX_CYCLES;
+    case 'stopped':
+      return EXIT_VM_STOPPED;
+  }
+}
+
+/** A VM's ending for the stats document and reports. */
+export function vmEnding(vm: Vm): VmEnding {
+  const end: VmEnd = vm.end ?? { kind: 'stopped', detail: 'did not end (internal error)' };
+  return {
+    name: vm.name,
+    result: end.kind,
+    ...(end.kind === 'exit' ? { code: end.code } : {}),
+    status: vmEndStatus(end),
+    ...(end.kind === 'stopped' ? { detail: end.detail.split('\n')[0] } : {}),
+    stats: vm.stats,
+  };
+}
+
+/**
  * `turtles run --l0 IMAGE`: IMAGE is an L1 guest of the TypeScript L0. The machine gets
  * the guest's RAM plus room for L0's own structures.
  */
@@ -173,69 +248,36 @@ function runUnderL0(
   o: RunOptions,
   out: SerialOut,
 ): number {
-  if (o.mmu !== undefined && !['ept', 'shadow'].includes(o.mmu))
-    throw new UserError(`--mmu must be ept or shadow`);
-  if (o.mmu === 'shadow') throw new UserError('--mmu shadow: only ept is implemented in L0 so far');
-  if (o.nested) throw new UserError('--nested is not implemented yet');
-  if (!o.ept)
-    throw new UserError(
-      '--l0 needs EPT in the machine (drop --no-ept): shadow paging in L0 is not implemented yet',
-    );
-  if (o.cpus !== 1) throw new UserError('--l0 runs one vCPU so far (--cpus 1)');
-  const m = new Machine({
-    memMiB: hostMemMiB([{ memMiB: o.mem }]),
-    cpus: 1,
-    serial: () => {},
-    vmx: { ept: true, vpid: o.vpid, unrestrictedGuest: true, vmcsShadowing: o.vmcsShadowing },
-  });
-  const l0 = new L0(m);
-  const vm = l0.addVm({ name: basename(image), memMiB: o.mem, cpus: 1, serial: out.push });
-  vm.load(kernel, image, o.append ?? '', modules);
+  checkL0Options(o);
+  const l0 = newL0([{ memMiB: o.mem }], o);
+  const m = l0.machine;
+  const vm = addL1Vm(l0, basename(image), image, kernel, modules, o, out.push);
   const t0 = process.hrtime.bigint();
   l0.run(o.maxCycles);
   const end = vm.end!;
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   out.flush();
-  let status: number;
   switch (end.kind) {
-    case 'exit':
-      status = debugExitStatus(end.code);
-      break;
     case 'shutdown':
       process.stderr.write('turtles: the L1 guest powered its VM off\n');
-      status = EXIT_POWER_OFF;
       break;
     case 'max-cycles':
       process.stderr.write(`turtles: stopped after --max-cycles ${o.maxCycles}\n`);
-      status = EXIT_MAX_CYCLES;
       break;
     case 'stopped':
       process.stderr.write(`turtles: L0 stopped the VM: ${end.detail}\n`);
-      status = EXIT_VM_STOPPED;
       break;
   }
-  if (o.stats) {
-    const cycles = m.cycles;
-    const stats = {
-      cycles: {
-        total: cycles,
-        byLevel: { L0: vm.stats.l0, L1: vm.stats.guestCycles('L1'), L2: vm.stats.guestCycles('L2') },
-        switches: vm.stats.switches,
-        idle: vm.stats.idle,
-      },
-      instructions: m.instructions,
-      exits: vm.stats.exitCounts(),
-      l0ExitsPerReflectedExit: 0,
-      wallSeconds: wall,
-      mips: wall > 0 ? m.instructions / wall / 1e6 : 0,
-      simulatedSeconds: cycles / CPU_HZ,
-      result: end.kind,
-    };
-    try {
-      writeFileSync(o.stats, JSON.stringify(stats, null, 2) + '\n');
-    } catch (e) {
-      throw new UserError(`cannot write --stats file ${o.stats}: ${(e as Error).message}`);
-    }
-  }
-  return status;
+  if (o.stats)
+    writeStats(
+      o.stats,
+      statsJson({
+        cycles: m.cycles,
+        instructions: m.instructions,
+        wallSeconds: wall,
+        result: end.kind,
+        l0: { totals: l0.totals(), vms: [vmEnding(vm)] },
+      }),
+    );
+  return vmEndStatus(end);
 }

@@ -14,9 +14,16 @@ export class Stats {
   private readonly exits = new Map<string, ExitCount>();
   /** Cycles of guest code by level ('L1', 'L2', …). */
   readonly guest = new Map<string, number>();
+  /** Cycles of L0's own work (exit handlers, and for L0 itself its setup). */
   l0 = 0;
+  /** Cycles of the hardware's VM exits and entries (also the slice-end exits). */
   switches = 0;
+  /** Cycles during which no vCPU could run (only in L0's own Stats: idle time belongs to no VM). */
   idle = 0;
+  /** Guest instructions retired (by this VM's vCPUs). */
+  instructions = 0;
+  /** Slices that ended by L0's timer (a VM exit that is not the guest's doing). */
+  slices = 0;
   /** L2 exits reflected to L1, and the L0 exits they caused (the paper's Figure 10). */
   reflected = 0;
   l0ExitsForReflected = 0;
@@ -44,6 +51,16 @@ export class Stats {
   guestCycles(level: string): number {
     return this.guest.get(level) ?? 0;
   }
+  /** Every cycle this Stats attributes: guest code at every level, L0, switches, idle. */
+  cycles(): number {
+    let n = this.l0 + this.switches + this.idle;
+    for (const c of this.guest.values()) n += c;
+    return n;
+  }
+  /** L0 exits caused per L2 exit reflected to L1 (0 when nothing was reflected). */
+  l0ExitsPerReflectedExit(): number {
+    return this.reflected ? this.l0ExitsForReflected / this.reflected : 0;
+  }
   /** Add another VM's counters into this one (totals for a whole stack). */
   merge(o: Stats): void {
     for (const e of o.exits.values()) this.countExit(e.level, e.reason, e.handledBy, e.count);
@@ -51,6 +68,8 @@ export class Stats {
     this.l0 += o.l0;
     this.switches += o.switches;
     this.idle += o.idle;
+    this.slices += o.slices;
+    this.instructions += o.instructions;
     this.reflected += o.reflected;
     this.l0ExitsForReflected += o.l0ExitsForReflected;
   }

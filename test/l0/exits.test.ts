@@ -84,12 +84,6 @@ for (const [name, q, rax, check] of ioCases) {
   });
 }
 
-test('string I/O stops the VM with a report (not emulated yet)', () => {
-  const { vm } = vmWithHello();
-  handle(vm, exit(R.IO_INSTRUCTION, (0x3f8n << 16n) | 16n, 2));
-  assert.equal(vm.end?.kind, 'stopped');
-});
-
 test('MOV to CR4 setting VMXE injects #GP(0): VMX does not exist for L1', () => {
   const { vm } = vmWithHello();
   vm.host.setReg(0, 0x2020n);

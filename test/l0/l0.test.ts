@@ -61,9 +61,8 @@ test('a single-level CPUID exit costs ~2.5k cycles: ~1.5k in L0, ~1.0k in switch
 
 test('bad --l0 options: one clear line', () => {
   for (const [args, re] of [
-    [['--l0', '--mmu', 'shadow'], /only ept/],
-    [['--l0', '--nested'], /not implemented/],
-    [['--l0', '--cpus', '2'], /one vCPU/],
+    [['--l0', '--mmu', 'ept', '--no-ept'], /needs EPT/],
+    [['--l0', '--nested', '--mmu', 'shadow'], /shadow-on-shadow is not implemented/],
     [['--l0', '--mmu', 'nommu'], /ept or shadow/],
     [['--mmu', 'ept'], /apply to --l0/],
   ] as const) {

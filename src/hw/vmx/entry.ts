@@ -5,7 +5,6 @@
  * injection (§26.6).
  */
 import type { Vmcs } from './vmcs.js';
-import type { PhysMem } from '../mmu/physmem.js';
 import type { VmxUnit } from './unit.js';
 import { VmxCaps, VMCS_REVISION_ID } from './caps.js';
 import { F, GUEST_SEG_SEL, GUEST_SEG_LIMIT, GUEST_SEG_AR, GUEST_SEG_BASE } from './f.js';

@@ -16,6 +16,7 @@ import {
   EXIT_LOAD_EFER,
   EXIT_SAVE_PREEMPT,
   BLOCK_STI,
+  BLOCK_MOV_SS,
   BLOCK_NMI,
   ACT_ACTIVE,
   ACT_HLT,
@@ -61,7 +62,8 @@ export function saveGuestState(cpu: Cpu, v: Vmcs, exitCtls: number): void {
   // Activity and interruptibility state (§27.3.4).
   v.set(F.GUEST_ACTIVITY_STATE, cpu.halted ? ACT_HLT : ACT_ACTIVE);
   let intr = 0;
-  if (cpu.intShadow) intr |= BLOCK_STI;
+  // The shadow after MOV SS/POP SS is blocking by MOV SS; after STI, by STI (Table 24-3).
+  if (cpu.intShadow) intr |= cpu.movSsShadow ? BLOCK_MOV_SS : BLOCK_STI;
   const pin = cpu.vmx.pin;
   if (pin & PIN_VIRTUAL_NMIS ? cpu.vmx.virtualNmiBlocked : cpu.nmiBlocked) intr |= BLOCK_NMI;
   v.set(F.GUEST_INTERRUPTIBILITY_INFO, intr);

@@ -52,9 +52,18 @@ export interface EntryFail {
   status: VmxStatus;
   check: string;
 }
-/** The guest ran out of the cycle budget without exiting. */
+/**
+ * The guest ran out of the cycle budget without exiting: the host's timer. The guest state is
+ * saved as on any VM exit (the exit and the next entry cost what they cost), so VMRESUME
+ * continues where the guest was, whichever VMCS was loaded in between.
+ */
 export interface Timeout {
   kind: 'timeout';
+}
+/** A saved MSR file and TSC offset (VmxHost.saveMsrState). */
+export interface MsrState {
+  readonly msrs: ReadonlyMap<number, bigint>;
+  readonly tscOffset: number;
 }
 export type RunOutcome = ExitRecord | EntryFailure | EntryFail | Timeout;
 
@@ -79,6 +88,17 @@ export class VmxHost {
     this.cpu.rlo[r] = Number(b & 0xffffffffn) | 0;
     this.cpu.rhi[r] = Number(b >> 32n) | 0;
   }
+  /**
+   * The guest's CR2. CR2 is not part of the VMCS: the guest runs with the CPU's CR2, and a host
+   * that injects a #PF (VM-entry event injection does not write CR2, SDM 3C §26.6.1.1) or that
+   * switches between vCPUs loads it itself, as KVM does before VM entry. 64-bit value.
+   */
+  getCr2(): bigint {
+    return BigInt.asUintN(64, BigInt(this.cpu.cr2));
+  }
+  setCr2(v: bigint | number): void {
+    this.cpu.cr2 = Number(BigInt.asIntN(64, BigInt(v)));
+  }
   /** What CPUID reports on this hardware (KVM_GET_SUPPORTED_CPUID): [EAX, EBX, ECX, EDX]. */
   cpuid(leaf: number, sub: number): [number, number, number, number] {
     const o = cpuidLeaf(this.cpu, leaf >>> 0, sub >>> 0);
@@ -91,6 +111,26 @@ export class VmxHost {
   /** Simulated cycles of this CPU; a TypeScript host charges its own work here (src/l0/cost.ts). */
   get cycles(): number {
     return this.cpu.cycles;
+  }
+  /**
+   * The processor state VMX does not switch and a guest may change without a VM exit (its MSR
+   * bitmap lets WRMSR through): the MSR file (SYSCALL MSRs, KERNEL_GS_BASE, TSC_AUX, MTRRs, …)
+   * and the TSC. A host running several guests on this CPU saves it when it puts a vCPU and
+   * restores it when it loads another, as KVM does at vcpu_put/vcpu_load.
+   */
+  saveMsrState(): MsrState {
+    return { msrs: new Map(this.cpu.msrs), tscOffset: this.cpu.tscOffset };
+  }
+  /** Restore a saved MSR state; `undefined` is the power-on state (no MSR written, TSC from 0). */
+  loadMsrState(s: MsrState | undefined): void {
+    const msrs = this.cpu.msrs;
+    msrs.clear();
+    if (s) for (const [k, v] of s.msrs) msrs.set(k, v);
+    this.cpu.tscOffset = s ? s.tscOffset : 0;
+  }
+  /** Instructions this CPU has retired (guest instructions: the TypeScript host executes none). */
+  get instructions(): number {
+    return this.cpu.instret;
   }
   charge(cycles: number): void {
     this.cpu.cycles += cycles;
@@ -121,6 +161,10 @@ export class VmxHost {
     u.on = true;
     u.vmxonPtr = regionHpa;
     u.current = undefined;
+    // The TypeScript host runs as an OS does after its firmware: caches enabled. VM entries and
+    // exits leave CR0.CD/NW as they are (SDM 3C §26.3.2.1, §27.5.1), so without this every guest
+    // would inherit the reset value's CD=NW=1.
+    this.cpu.cr0 &= ~0x60000000;
     u.succeed();
     return this.status();
   }
@@ -240,7 +284,16 @@ export class VmxHost {
     }
     const end = cpu.cycles + maxCycles;
     while (!u.exitReady) {
-      if (cpu.cycles >= end) return { kind: 'timeout' };
+      if (cpu.cycles >= end) {
+        // The host's budget ran out: on hardware, the host's timer interrupt. It is a real VM
+        // exit (guest state saved into the VMCS, back to root operation, the exit cost charged),
+        // so the host may load another VMCS before it resumes this one. The VMCS records it as
+        // an external-interrupt exit (reason 1, no vector acknowledged).
+        u.setExit(B.R.EXTERNAL_INTERRUPT);
+        u.completeExit();
+        cpu.deadline = Infinity;
+        return { kind: 'timeout' };
+      }
       const next = Math.min(end, this.clock.nextTime(), u.preemptDeadline, cpu.cycles + 100_000);
       cpu.deadline = Math.max(next, cpu.cycles + 1);
       const n = cpu.run(1e9);

@@ -293,7 +293,9 @@ export class VmxUnit {
     const v = this.current;
     // No current VMCS, or a shadow VMCS as the current one: VMfailInvalid (SDM 3C §30.3 VMLAUNCH).
     if (!v || v.shadow) return this.failInvalid();
-    if (this.cpu.intShadow && this.cpu.movSsShadow) return this.failValid(B.E.ENTRY_EVENTS_BLOCKED_BY_MOV_SS);
+    // A TypeScript host executes no MOV SS: the CPU's shadow is the guest's, saved in its VMCS.
+    if (!this.tsHost && this.cpu.intShadow && this.cpu.movSsShadow)
+      return this.failValid(B.E.ENTRY_EVENTS_BLOCKED_BY_MOV_SS);
     if (launch && v.launch !== LAUNCH_CLEAR) return this.failValid(B.E.VMLAUNCH_NOT_CLEAR);
     if (!launch && v.launch !== LAUNCH_LAUNCHED) return this.failValid(B.E.VMRESUME_NOT_LAUNCHED);
     this.cpu.cycles += this.cpu.cost.vmEntry;

@@ -8,7 +8,7 @@ import { VMCS_FIELD as F, VMX_BITS as B, type ExitRecord, type RunOutcome } from
 import type { Vcpu } from '../vmm/vcpu.js';
 import { exitName } from '../vmm/exits.js';
 import type { NestedVcpu } from './state.js';
-import { emulateVmxInstruction } from './vmx-insns.js';
+import { emulateVmxInstruction, vmFailValid } from './vmx-insns.js';
 import { nestedEntry, entryFailureToL1, totalExits } from './entry.js';
 import { reflectToL1, exit12From } from './reflect.js';
 import { l0WantsExit, l1WantsExit } from './wants.js';
@@ -54,6 +54,7 @@ export function nestedDispatch(v: Vcpu, n: NestedVcpu, r: ExitRecord): void {
       else if (r.reason === R.CR_ACCESS) cr4Write(v, r);
       else vmxMsr(v, n, r);
     });
+  if (cr0FixedViolation(v, n, r)) return inL0(v, r, () => injectException(h, GP, 0));
   if (r.reason === R.CPUID) {
     const leaf = Number(h.getReg(0) & 0xffffffffn);
     v.handleInL0(r);
@@ -94,6 +95,13 @@ function vmxMsr(v: Vcpu, n: NestedVcpu, r: ExitRecord): void {
 
 function isCr4Write(r: ExitRecord): boolean {
   return r.reason === R.CR_ACCESS && (r.qualification & 0x3fn) === 4n;
+}
+/** MOV to CR0 by L1 in VMX operation that clears a fixed-1 bit (PE, NE, PG): #GP (SDM 3C §23.8). */
+function cr0FixedViolation(v: Vcpu, n: NestedVcpu, r: ExitRecord): boolean {
+  if (!n.vmxon || r.reason !== R.CR_ACCESS || (r.qualification & 0x3fn) !== 0n) return false;
+  const value = gpr(v.host, Number((r.qualification >> 8n) & 15n));
+  const fixed0 = BigInt(n.caps.cr0Fixed0 >>> 0);
+  return (value & fixed0) !== fixed0;
 }
 /** MOV to CR4 by L1: with --nested, CR4.VMXE is L1's to set (L0 keeps it set underneath). */
 function cr4Write(v: Vcpu, r: ExitRecord): void {
@@ -173,5 +181,13 @@ function reflect(v: Vcpu, n: NestedVcpu, r: ExitRecord, x: ReturnType<typeof exi
 /** vmcs02 failed a VM-entry check vmcs12 passed (its MSR-load list): L1 sees the entry failure. */
 export function vmcs02EntryFailed(v: Vcpu, n: NestedVcpu, r: RunOutcome): void {
   if (r.kind === 'entry-failure') return entryFailureToL1(v, n, r.reason, Number(r.qualification));
+  if (r.kind === 'vmfail' && !r.status.ok && !r.status.invalid) {
+    // VMfailValid on vmcs02 (e.g. 26, events blocked by MOV SS): L1's VMLAUNCH/VMRESUME fails so.
+    const h = v.host;
+    h.vmptrld(v.vmcs01);
+    v.level = 'L1';
+    vmFailValid(n, h, r.status.error);
+    return skipInsn(h, Number(h.vmread(F.VM_EXIT_INSTRUCTION_LEN) as bigint));
+  }
   v.stop(`VM entry to L2 failed: ${JSON.stringify(r)}`);
 }

@@ -49,6 +49,11 @@ export const SHADOWED_FIELDS: readonly number[] = [
   F.CR0_READ_SHADOW,
   F.CR4_READ_SHADOW,
   F.TSC_OFFSET,
+  // Host state L1 rewrites before entries (tvisor and KVM write HOST_RSP when their stack moves).
+  F.HOST_RSP,
+  F.HOST_RIP,
+  F.HOST_FS_BASE,
+  F.HOST_GS_BASE,
 ].filter((e) => implemented.has(e));
 
 /** Groups of the shadowed fields (for bulk copies). */

@@ -51,6 +51,13 @@ export function vmFailValid(n: NestedVcpu, h: VmxHost, error: number): void {
   if (!n.current) return vmFailInvalid(h);
   setFlags(h, 0x40n);
   writeVmcsField(n.current, F.VM_INSTRUCTION_ERROR, error, 0);
+  if (n.shadowVmcs >= 0) {
+    // DRW: L1 reads the error number from the shadow VMCS without an exit (vmcs01 is current here).
+    const back = h.vmptrst();
+    h.vmptrld(n.shadowVmcs);
+    h.vmwrite(F.VM_INSTRUCTION_ERROR, error);
+    h.vmptrld(back);
+  }
 }
 /** VMfail(n): VMfailValid when there is a current VMCS, else VMfailInvalid. */
 export function vmFail(n: NestedVcpu, h: VmxHost, error: number): void {

@@ -7,6 +7,25 @@ import { VMCS_FIELD as F, EXIT_REASON as R, EXIT_REASON_NAME, type ExitRecord, t
 import type { Vm } from '../vm.js';
 import type { Vcpu } from './vcpu.js';
 import { L0_COST } from '../cost.js';
+import { crAccess } from './cr-access.js';
+import {
+  exceptionExit,
+  invlpgExit,
+  invpcidExit,
+  mtfExit,
+  withShadowEfer,
+  setShadowMmioHandler,
+} from './paging-exits.js';
+import { vcpuTopology } from './topology.js';
+import {
+  ioHandler,
+  msrReadHandler,
+  msrWriteHandler,
+  hltHandler,
+  windowHandler,
+  externalInterruptHandler,
+  eptViolationHandler,
+} from './platform-exits.js';
 
 export interface ExitContext {
   vm: Vm;
@@ -24,8 +43,6 @@ export interface ExitHandler {
   handle(ctx: ExitContext): void;
 }
 
-const RSP = 4;
-
 /** Advance the guest past the exiting instruction (and drop STI/MOV-SS blocking it ended). */
 function skip(c: ExitContext): void {
   const rip = c.host.vmread(F.GUEST_RIP) as bigint;
@@ -40,9 +57,6 @@ function inject(c: ExitContext, vector: number, errorCode?: number): void {
   c.host.vmwrite(F.VM_ENTRY_INTR_INFO_FIELD, info >>> 0);
   if (errorCode !== undefined) c.host.vmwrite(F.VM_ENTRY_EXCEPTION_ERROR_CODE, errorCode);
 }
-function gpr(c: ExitContext, r: number): bigint {
-  return r === RSP ? (c.host.vmread(F.GUEST_RSP) as bigint) : c.host.getReg(r);
-}
 function stop(c: ExitContext, why: string): void {
   c.vcpu.stop(why);
 }
@@ -52,7 +66,7 @@ const cpuid: ExitHandler = {
   handle(c) {
     const leaf = Number(c.host.getReg(0) & 0xffffffffn),
       sub = Number(c.host.getReg(1) & 0xffffffffn);
-    const [a, b, cc, d] = c.host.cpuid(leaf, sub);
+    const [a, b, cc, d] = vcpuTopology(leaf, sub, c.vcpu.index, c.vm.vcpus.length, c.host.cpuid(leaf, sub));
     // VMX is hidden from L1 (nesting comes with --nested); everything else is the hardware's.
     const ecx = leaf === 1 ? cc & ~(1 << 5) : cc;
     c.host.setReg(0, a);
@@ -60,29 +74,6 @@ const cpuid: ExitHandler = {
     c.host.setReg(1, ecx >>> 0);
     c.host.setReg(2, d);
     c.host.charge(L0_COST.cpuid);
-    skip(c);
-  },
-};
-
-const io: ExitHandler = {
-  name: 'IO_INSTRUCTION',
-  handle(c) {
-    const q = Number(c.exit.qualification);
-    const size = ((q & 7) + 1) as 1 | 2 | 4,
-      input = (q & 8) !== 0,
-      string = (q & 16) !== 0,
-      port = Math.floor(q / 65536) & 0xffff;
-    if (string) return stop(c, `string I/O (INS/OUTS) on port 0x${port.toString(16)} is not emulated yet`);
-    c.host.charge(L0_COST.io);
-    if (input) {
-      const v = c.vm.io.in(port, size) >>> 0;
-      const rax = c.host.getReg(0);
-      // IN AL/AX merge; IN EAX zero-extends into RAX (SDM Vol. 1 §3.4.1.1).
-      const mask = size === 4 ? 0xffffffffffffffffn : BigInt((1 << (size * 8)) - 1);
-      c.host.setReg(0, size === 4 ? BigInt(v) : (rax & ~mask) | (BigInt(v) & mask));
-    } else {
-      c.vm.io.out(port, size, Number(c.host.getReg(0) & 0xffffffffn) | 0);
-    }
     skip(c);
   },
 };
@@ -103,72 +94,10 @@ const wrmsr: ExitHandler = {
   },
 };
 
-const crAccess: ExitHandler = {
-  name: 'CR_ACCESS',
-  handle(c) {
-    const q = Number(c.exit.qualification);
-    const cr = q & 15,
-      type = (q >> 4) & 3,
-      reg = (q >> 8) & 15;
-    c.host.charge(L0_COST.cr);
-    if (type !== 0 || (cr !== 0 && cr !== 4))
-      return stop(c, `unexpected CR access exit (qualification 0x${q.toString(16)})`);
-    const value = gpr(c, reg);
-    if (cr === 4) {
-      // The guest tried to set CR4.VMXE: without VMX in CPUID that bit is reserved (#GP).
-      if (value & 0x2000n) return inject(c, 13, 0);
-      c.host.vmwrite(F.CR4_READ_SHADOW, value);
-      c.host.vmwrite(F.GUEST_CR4, value | 0x2000n);
-      return skip(c);
-    }
-    // CR0: NE is host-owned; keep it set, show the guest its own value.
-    const old = c.host.vmread(F.GUEST_CR0) as bigint;
-    c.host.vmwrite(F.CR0_READ_SHADOW, value);
-    c.host.vmwrite(F.GUEST_CR0, value | 0x20n);
-    // Paging turned on or off with EFER.LME: IA-32e mode follows (SDM 3A §9.8.5).
-    const efer = c.host.vmread(F.GUEST_IA32_EFER) as bigint;
-    const entry = c.host.vmread(F.VM_ENTRY_CONTROLS) as bigint;
-    const pgOn = (value & 0x80000000n) !== 0n && (old & 0x80000000n) === 0n;
-    const pgOff = (value & 0x80000000n) === 0n && (old & 0x80000000n) !== 0n;
-    if (pgOn && efer & 0x100n) {
-      c.host.vmwrite(F.GUEST_IA32_EFER, efer | 0x400n);
-      c.host.vmwrite(F.VM_ENTRY_CONTROLS, entry | (1n << 9n));
-    } else if (pgOff) {
-      c.host.vmwrite(F.GUEST_IA32_EFER, efer & ~0x400n);
-      c.host.vmwrite(F.VM_ENTRY_CONTROLS, entry & ~(1n << 9n));
-    }
-    skip(c);
-  },
-};
-
-const hlt: ExitHandler = {
-  name: 'HLT',
-  handle(c) {
-    const rflags = c.host.vmread(F.GUEST_RFLAGS) as bigint;
-    // No virtual interrupt sources yet: nothing can ever wake the guest.
-    stop(
-      c,
-      rflags & 0x200n
-        ? 'the guest halted waiting for an interrupt (interrupt injection is not implemented yet)'
-        : 'the guest halted with interrupts disabled',
-    );
-  },
-};
-
 const tripleFault: ExitHandler = {
   name: 'TRIPLE_FAULT',
   handle(c) {
     stop(c, `triple fault in the guest at RIP 0x${(c.host.vmread(F.GUEST_RIP) as bigint).toString(16)}`);
-  },
-};
-
-const eptViolation: ExitHandler = {
-  name: 'EPT_VIOLATION',
-  handle(c) {
-    stop(
-      c,
-      `access to guest-physical 0x${c.exit.guestPhysicalAddress.toString(16)} outside the VM's RAM (MMIO devices are not emulated yet), qualification 0x${c.exit.qualification.toString(16)}`,
-    );
   },
 };
 
@@ -179,13 +108,21 @@ const vmxInsn: ExitHandler = { name: 'VMX instruction', handle: (c) => inject(c,
 /** The handler table: exit reasons L0 handles for an L1 guest. */
 export const EXIT_HANDLERS = {
   [R.CPUID]: cpuid,
-  [R.IO_INSTRUCTION]: io,
-  [R.MSR_READ]: rdmsr,
-  [R.MSR_WRITE]: wrmsr,
+  [R.IO_INSTRUCTION]: ioHandler,
+  [R.MSR_READ]: withShadowEfer(false, msrReadHandler(rdmsr)),
+  [R.MSR_WRITE]: withShadowEfer(true, msrWriteHandler(wrmsr)),
   [R.CR_ACCESS]: crAccess,
-  [R.HLT]: hlt,
+  [R.EXCEPTION_NMI]: exceptionExit,
+  [R.INVLPG]: invlpgExit,
+  [R.INVPCID]: invpcidExit,
+  [R.MONITOR_TRAP_FLAG]: mtfExit,
+  [R.HLT]: hltHandler,
+  [R.INTERRUPT_WINDOW]: windowHandler('INTERRUPT_WINDOW'),
+  [R.NMI_WINDOW]: windowHandler('NMI_WINDOW'),
+  [R.TPR_BELOW_THRESHOLD]: windowHandler('TPR_BELOW_THRESHOLD'),
+  [R.EXTERNAL_INTERRUPT]: externalInterruptHandler,
   [R.TRIPLE_FAULT]: tripleFault,
-  [R.EPT_VIOLATION]: eptViolation,
+  [R.EPT_VIOLATION]: eptViolationHandler,
   [R.INVD]: invd,
   [R.VMCALL]: vmxInsn,
   [R.VMCLEAR]: vmxInsn,
@@ -198,3 +135,5 @@ export const EXIT_HANDLERS = {
   [R.VMXOFF]: vmxInsn,
   [R.VMXON]: vmxInsn,
 } satisfies Partial<Record<number, ExitHandler>>;
+// Under shadow paging, guest accesses to non-RAM guest-physical addresses take the EPT-violation path.
+setShadowMmioHandler(EXIT_HANDLERS[R.EPT_VIOLATION]);

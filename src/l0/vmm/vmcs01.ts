@@ -3,8 +3,12 @@
  * default1 bits) plus what L0 needs; the guest starts the way a multiboot loader leaves
  * a kernel (32-bit protected mode, paging off) thanks to unrestricted guest under ept01.
  * CR0.NE and CR4.VMXE are host-owned (fixed in VMX operation) and hidden by read shadows.
+ * With `shadowCr3` (shadow paging, mmu/shadow.ts) there is no EPT and so no unrestricted
+ * guest: CR0.PE/PG/WP and the paging bits of CR4 are host-owned too, CR3 accesses, INVLPG and
+ * every #PF exit, and the guest starts on the identity shadow root (cr-access.ts).
  */
 import { VMCS_FIELD as F, writeFlatSegments, type VmxHost } from '../hw.js';
+import { SHADOW_CR0_MASK, SHADOW_CR4_MASK, shadowRealCr4, shadowRealEfer } from './cr-access.js';
 
 /** A host CR3 for the host-state area: checked by VM entry, never loaded (L0 is TypeScript). */
 const HOST_CR3 = 0x30000;
@@ -12,6 +16,9 @@ const HOST_CR3 = 0x30000;
 // Control bits used here (SDM 3C §24.6-24.8).
 const CPU_UNCOND_IO = 1 << 24,
   CPU_HLT = 1 << 7,
+  CPU_INVLPG = 1 << 9,
+  CPU_CR3_LOAD = 1 << 15,
+  CPU_CR3_STORE = 1 << 16,
   CPU_MSR_BITMAPS = 1 << 28,
   CPU_SECONDARY = 1 << 31;
 const SEC_EPT = 1 << 1,
@@ -48,6 +55,11 @@ export interface Vmcs01Layout {
   msrBitmap: number;
   eptp: number;
   vpid: number;
+  /**
+   * Shadow paging (mmu/shadow.ts) instead of EPT: the shadow root the guest starts on (its
+   * paging-off identity root). Absent: EPT with unrestricted guest.
+   */
+  shadowCr3?: number;
 }
 
 const ok = (r: { ok: boolean }, what: string): void => {
@@ -67,19 +79,34 @@ export function setupVmcs01(h: VmxHost, l: Vmcs01Layout, e: GuestEntry): void {
   ok(h.vmclear(l.vmcs01), 'VMCLEAR vmcs01');
   ok(h.vmptrld(l.vmcs01), 'VMPTRLD vmcs01');
   const w = (enc: number, v: number | bigint): void => ok(h.vmwrite(enc, v), `VMWRITE 0x${enc.toString(16)}`);
+  const shadow = l.shadowCr3 !== undefined;
   w(F.PIN_BASED_VM_EXEC_CONTROL, must1(h, 0x48d));
-  w(F.CPU_BASED_VM_EXEC_CONTROL, must1(h, 0x48e) | CPU_UNCOND_IO | CPU_HLT | CPU_MSR_BITMAPS | CPU_SECONDARY);
-  w(F.SECONDARY_VM_EXEC_CONTROL, SEC_EPT | SEC_RDTSCP | SEC_VPID | SEC_UNRESTRICTED | SEC_INVPCID);
+  w(
+    F.CPU_BASED_VM_EXEC_CONTROL,
+    must1(h, 0x48e) |
+      CPU_UNCOND_IO |
+      CPU_HLT |
+      CPU_MSR_BITMAPS |
+      CPU_SECONDARY |
+      (shadow ? CPU_INVLPG | CPU_CR3_LOAD | CPU_CR3_STORE : 0),
+  );
+  w(
+    F.SECONDARY_VM_EXEC_CONTROL,
+    SEC_RDTSCP | SEC_VPID | SEC_INVPCID | (shadow ? 0 : SEC_EPT | SEC_UNRESTRICTED),
+  );
   w(
     F.VM_EXIT_CONTROLS,
     must1(h, 0x48f) | EXIT_HOST_64 | EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
   );
   w(F.VM_ENTRY_CONTROLS, must1(h, 0x490) | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER);
   w(F.MSR_BITMAP, l.msrBitmap);
-  w(F.EPT_POINTER, l.eptp);
+  if (!shadow) w(F.EPT_POINTER, l.eptp);
   w(F.VIRTUAL_PROCESSOR_ID, l.vpid);
   w(F.VMCS_LINK_POINTER, 0xffffffffffffffffn);
-  w(F.EXCEPTION_BITMAP, 0);
+  // Shadow paging sees every #PF (error-code mask and match 0: all match, SDM 3C §25.2).
+  w(F.EXCEPTION_BITMAP, shadow ? 1 << 14 : 0);
+  w(F.PAGE_FAULT_ERROR_CODE_MASK, 0);
+  w(F.PAGE_FAULT_ERROR_CODE_MATCH, 0);
   // Host state: a valid 64-bit host (checked by VM entry, never loaded: L0 is TypeScript).
   w(F.HOST_CR0, 0x80000031);
   w(F.HOST_CR3, HOST_CR3);
@@ -92,14 +119,33 @@ export function setupVmcs01(h: VmxHost, l: Vmcs01Layout, e: GuestEntry): void {
   w(F.HOST_IA32_EFER, 0x500);
   w(F.HOST_IA32_PAT, 0x0007040600070406n);
   // Guest: as a multiboot loader leaves it (the multiboot spec §3.2).
-  w(F.CR0_GUEST_HOST_MASK, 0x20); // NE is fixed to 1 in VMX operation
-  w(F.CR0_READ_SHADOW, 0x11);
-  w(F.GUEST_CR0, 0x31);
-  w(F.CR4_GUEST_HOST_MASK, 0x2000); // VMXE
-  w(F.CR4_READ_SHADOW, 0);
-  w(F.GUEST_CR4, 0x2000);
-  w(F.GUEST_CR3, 0);
-  w(F.GUEST_IA32_EFER, 0);
+  if (shadow) {
+    // Shadow paging (cr-access.ts): PE/PG/WP/NE and the paging bits of CR4 are L0's; the guest
+    // starts with paging off on the identity shadow root, which the hardware walks as PAE paging.
+    w(F.CR0_GUEST_HOST_MASK, SHADOW_CR0_MASK);
+    w(F.CR0_READ_SHADOW, 0x11);
+    w(F.GUEST_CR0, 0x11n | SHADOW_CR0_MASK);
+    w(F.CR4_GUEST_HOST_MASK, SHADOW_CR4_MASK);
+    w(F.CR4_READ_SHADOW, 0);
+    w(F.GUEST_CR4, shadowRealCr4(0n));
+    w(F.GUEST_CR3, l.shadowCr3!);
+    w(F.GUEST_IA32_EFER, shadowRealEfer(0n));
+    // IA32_EFER reads and writes exit (L0 keeps the guest's EFER: paging-exits.ts).
+    const efer = 0xc0000080 & 0x1fff;
+    for (const base of [1024, 3072]) {
+      const a = l.msrBitmap + base + (efer >> 3);
+      h.mem.write8(a, h.mem.read8(a) | (1 << (efer & 7)));
+    }
+  } else {
+    w(F.CR0_GUEST_HOST_MASK, 0x20); // NE is fixed to 1 in VMX operation
+    w(F.CR0_READ_SHADOW, 0x11);
+    w(F.GUEST_CR0, 0x31);
+    w(F.CR4_GUEST_HOST_MASK, 0x2000); // VMXE
+    w(F.CR4_READ_SHADOW, 0);
+    w(F.GUEST_CR4, 0x2000);
+    w(F.GUEST_CR3, 0);
+    w(F.GUEST_IA32_EFER, 0);
+  }
   w(F.GUEST_IA32_PAT, 0x0007040600070406n);
   // Flat 32-bit code and data, as the multiboot loader's GDT describes them.
   writeFlatSegments(h, { cs: e.codeSelector, ds: e.dataSelector, csAr: 0xc09b, trLimit: 0xffff });
