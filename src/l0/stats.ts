@@ -28,7 +28,11 @@ export class Stats {
   reflected = 0;
   l0ExitsForReflected = 0;
 
+  /** Every exit counted, whoever handled it (each one reached L0 first). */
+  totalExits = 0;
+
   countExit(level: string, reason: string, handledBy: string, n = 1): void {
+    this.totalExits += n;
     const key = `${level}\u0000${reason}\u0000${handledBy}`;
     const e = this.exits.get(key);
     if (e) e.count += n;

@@ -260,8 +260,6 @@ export class VmxHost {
     u.tsHost = true;
     u.exitReady = false;
     u.status = 0;
-    const before = cpu.vmx.current?.get32(F.VM_EXIT_REASON);
-    void before;
     try {
       u.enter(launch);
     } catch (e) {

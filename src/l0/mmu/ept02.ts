@@ -27,18 +27,14 @@ export interface Ept02 {
   pages: number[];
 }
 
-function ept02s(n: NestedVcpu): Map<number, Ept02> {
-  return n.ept02;
-}
-
 /** The EPTP vmcs02 uses for vmcs12's EPTP (creating an empty ept02 for it). */
 export function ept02Pointer(v: Vcpu, n: NestedVcpu, eptp12: number): number {
   const key = Math.floor(eptp12 / 4096) * 4096;
-  let e = ept02s(n).get(key);
+  let e = n.ept02.get(key);
   if (!e) {
     const root = v.vm.pages.alloc();
     e = { eptp12: key, root, pages: [root] };
-    ept02s(n).set(key, e);
+    n.ept02.set(key, e);
   }
   return e.root | 6 | (3 << 3);
 }
@@ -46,10 +42,10 @@ export function ept02Pointer(v: Vcpu, n: NestedVcpu, eptp12: number): number {
 /** INVEPT by L1 (or VMXOFF): drop the ept02 built from `eptp12` (all when undefined). */
 export function invalidateEpt02(v: Vcpu, eptp12: number | undefined): void {
   const n = v.nested!;
-  for (const [key, e] of [...ept02s(n)]) {
+  for (const [key, e] of [...n.ept02]) {
     if (eptp12 !== undefined && key !== Math.floor(eptp12 / 4096) * 4096) continue;
     for (const p of e.pages) v.vm.pages.release(p);
-    ept02s(n).delete(key);
+    n.ept02.delete(key);
     v.host.invept(1, BigInt(e.root | 6 | (3 << 3)));
   }
   n.builtFrom = -1; // vmcs02's EPTP may name a dropped ept02
@@ -104,7 +100,7 @@ export function walkEpt12(v: Vcpu, eptp12: number, gpa2: number): Ept12Walk {
 }
 
 /** Install (or upgrade) the 4 KiB ept02 entry for `gpa2` → `hpa` with `rights`. */
-function install(v: Vcpu, n: NestedVcpu, e: Ept02, gpa2: number, hpa: number, rights: number): void {
+function install(v: Vcpu, e: Ept02, gpa2: number, hpa: number, rights: number): void {
   const mem = v.host.mem;
   if (e.pages.length >= EPT02_PAGE_LIMIT) {
     invalidateEpt02(v, e.eptp12);
@@ -129,7 +125,6 @@ function install(v: Vcpu, n: NestedVcpu, e: Ept02, gpa2: number, hpa: number, ri
   v.host.charge(L0_COST.ept02Entry);
   // Rights only grow here; a present entry with fewer rights may be cached: flush this ept02.
   if (had) v.host.invept(1, BigInt(e.root | 6 | (3 << 3)));
-  void n;
 }
 class Ept02Dropped extends Error {}
 
@@ -152,7 +147,7 @@ export function handleEpt02Violation(v: Vcpu, n: NestedVcpu, r: ExitRecord, eptp
   const e = n.ept02.get(key);
   if (!e) return { kind: 'fixed' }; // dropped meanwhile: the next entry rebuilds it
   try {
-    install(v, n, e, gpa2, hpa, wk.rights);
+    install(v, e, gpa2, hpa, wk.rights);
   } catch (err) {
     if (!(err instanceof Ept02Dropped)) throw err;
     // ept02 was full and is gone: vmcs02 must point at a fresh one before L2 resumes.

@@ -14,8 +14,7 @@ import { reflectToL1, exit12From } from './reflect.js';
 import { l0WantsExit, l1WantsExit } from './wants.js';
 import { get12 } from './vmcs02.js';
 import { handleEpt02Violation } from '../mmu/ept02.js';
-import { injectException, skipInsn, GP } from './l1-events.js';
-import { gpr } from './operands.js';
+import { injectException, skipInstruction, readGpr, GP } from '../vmm/guest-state.js';
 import { MSR_FEATURE_CONTROL, FEATURE_CONTROL_VALUE } from './caps.js';
 import { L0_COST } from '../cost.js';
 
@@ -90,7 +89,7 @@ function vmxMsr(v: Vcpu, n: NestedVcpu, r: ExitRecord): void {
   if (value === undefined) return injectException(h, GP, 0);
   h.setReg(0, value & 0xffffffffn);
   h.setReg(2, value >> 32n);
-  skipInsn(h, r.instructionLength);
+  skipInstruction(h, r.instructionLength);
 }
 
 function isCr4Write(r: ExitRecord): boolean {
@@ -99,7 +98,7 @@ function isCr4Write(r: ExitRecord): boolean {
 /** MOV to CR0 by L1 in VMX operation that clears a fixed-1 bit (PE, NE, PG): #GP (SDM 3C §23.8). */
 function cr0FixedViolation(v: Vcpu, n: NestedVcpu, r: ExitRecord): boolean {
   if (!n.vmxon || r.reason !== R.CR_ACCESS || (r.qualification & 0x3fn) !== 0n) return false;
-  const value = gpr(v.host, Number((r.qualification >> 8n) & 15n));
+  const value = readGpr(v.host, Number((r.qualification >> 8n) & 15n));
   const fixed0 = BigInt(n.caps.cr0Fixed0 >>> 0);
   return (value & fixed0) !== fixed0;
 }
@@ -107,14 +106,14 @@ function cr0FixedViolation(v: Vcpu, n: NestedVcpu, r: ExitRecord): boolean {
 function cr4Write(v: Vcpu, r: ExitRecord): void {
   const h = v.host;
   h.charge(L0_COST.cr);
-  const value = gpr(h, Number((r.qualification >> 8n) & 15n));
+  const value = readGpr(h, Number((r.qualification >> 8n) & 15n));
   const n = v.nested!;
   // Clearing VMXE in VMX operation is #GP (fixed bit, §23.8).
   if (n.vmxon && !(value & 0x2000n)) return injectException(h, GP, 0);
   if (value & ~BigInt(n.caps.cr4Fixed1 >>> 0)) return injectException(h, GP, 0);
   h.vmwrite(F.CR4_READ_SHADOW, value);
   h.vmwrite(F.GUEST_CR4, value | 0x2000n);
-  skipInsn(h, r.instructionLength);
+  skipInstruction(h, r.instructionLength);
 }
 
 /** An exit while L2 ran on vmcs02. */
@@ -128,7 +127,7 @@ function l2Exit(v: Vcpu, n: NestedVcpu, r: ExitRecord): void {
     proc12 & B.CPU_SECONDARY && Number(get12(v12, F.SECONDARY_VM_EXEC_CONTROL)) & B.SEC_EPT
       ? Number(get12(v12, F.EPT_POINTER))
       : -1;
-  if (l0WantsExit(v12, r) && ept12 >= 0) {
+  if (l0WantsExit(r) && ept12 >= 0) {
     v.vm.stats.l0 += h.cycles - t0;
     if (r.reason === R.EPT_MISCONFIG)
       // ept02 entries are L0's and well formed: a misconfiguration cannot come from them.
@@ -187,7 +186,7 @@ export function vmcs02EntryFailed(v: Vcpu, n: NestedVcpu, r: RunOutcome): void {
     h.vmptrld(v.vmcs01);
     v.level = 'L1';
     vmFailValid(n, h, r.status.error);
-    return skipInsn(h, Number(h.vmread(F.VM_EXIT_INSTRUCTION_LEN) as bigint));
+    return skipInstruction(h, Number(h.vmread(F.VM_EXIT_INSTRUCTION_LEN) as bigint));
   }
   v.stop(`VM entry to L2 failed: ${JSON.stringify(r)}`);
 }

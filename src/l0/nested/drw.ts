@@ -27,11 +27,11 @@ export function setupDrw(v: Vcpu, n: NestedVcpu): void {
   const mem = h.mem;
   n.shadowVmcs = v.vm.pages.alloc();
   mem.write32(n.shadowVmcs, h.revisionId | 0x80000000);
-  n.vmreadBitmap = v.vm.pages.alloc();
-  n.vmwriteBitmap = v.vm.pages.alloc();
+  const readBitmap = v.vm.pages.alloc();
+  const writeBitmap = v.vm.pages.alloc();
   for (let off = 0; off < 4096; off += 4) {
-    mem.write32(n.vmreadBitmap + off, -1);
-    mem.write32(n.vmwriteBitmap + off, -1);
+    mem.write32(readBitmap + off, -1);
+    mem.write32(writeBitmap + off, -1);
   }
   const clear = (bitmap: number, enc: number): void => {
     const bit = enc & 0x7fff;
@@ -39,17 +39,17 @@ export function setupDrw(v: Vcpu, n: NestedVcpu): void {
   };
   for (const enc of SHADOWED_FIELDS) {
     if (!n.caps.fields.has(enc)) continue;
-    clear(n.vmreadBitmap, enc);
-    if (!fieldReadOnly(enc)) clear(n.vmwriteBitmap, enc);
+    clear(readBitmap, enc);
+    if (!fieldReadOnly(enc)) clear(writeBitmap, enc);
     // 64-bit fields: the "high" encoding too.
     if (((enc >> 13) & 3) === 1) {
-      clear(n.vmreadBitmap, enc | 1);
-      if (!fieldReadOnly(enc)) clear(n.vmwriteBitmap, enc | 1);
+      clear(readBitmap, enc | 1);
+      if (!fieldReadOnly(enc)) clear(writeBitmap, enc | 1);
     }
   }
   h.vmclear(n.shadowVmcs);
-  h.vmwrite(F.VMREAD_BITMAP_ADDRESS, n.vmreadBitmap);
-  h.vmwrite(F.VMWRITE_BITMAP_ADDRESS, n.vmwriteBitmap);
+  h.vmwrite(F.VMREAD_BITMAP_ADDRESS, readBitmap);
+  h.vmwrite(F.VMWRITE_BITMAP_ADDRESS, writeBitmap);
   const proc2 = h.vmread(F.SECONDARY_VM_EXEC_CONTROL) as bigint;
   h.vmwrite(F.SECONDARY_VM_EXEC_CONTROL, proc2 | BigInt(B.SEC_SHADOW_VMCS));
   h.vmwrite(F.VMCS_LINK_POINTER, NO_LINK);

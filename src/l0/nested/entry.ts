@@ -7,7 +7,7 @@ import { VMCS_FIELD as F, VMX_BITS as B, checkVmEntry, type EntryEnv, type ExitR
 import type { Vcpu } from '../vmm/vcpu.js';
 import type { NestedVcpu } from './state.js';
 import { vmxPreChecks, vmFailInvalid, vmFailValid } from './vmx-insns.js';
-import { skipInsn } from './l1-events.js';
+import { skipInstruction } from '../vmm/guest-state.js';
 import { syncShadowToVmcs12 } from './drw.js';
 import { l1Read32, l1Read8 } from './l1mem.js';
 import { prepareVmcs02 } from './vmcs02.js';
@@ -41,21 +41,21 @@ export function nestedEntry(v: Vcpu, n: NestedVcpu, e: ExitRecord, launch: boole
   if (!vmxPreChecks(v, n, false)) return;
   if (!n.current) {
     vmFailInvalid(h);
-    return skipInsn(h, e.instructionLength);
+    return skipInstruction(h, e.instructionLength);
   }
   if ((h.vmread(F.GUEST_INTERRUPTIBILITY_INFO) as bigint) & BigInt(B.BLOCK_MOV_SS)) {
     vmFailValid(n, h, B.E.ENTRY_EVENTS_BLOCKED_BY_MOV_SS);
-    return skipInsn(h, e.instructionLength);
+    return skipInstruction(h, e.instructionLength);
   }
   if (n.opts.drw) syncShadowToVmcs12(v, n);
   const v12 = n.current;
   if (launch && v12.launch !== 0) {
     vmFailValid(n, h, B.E.VMLAUNCH_NOT_CLEAR);
-    return skipInsn(h, e.instructionLength);
+    return skipInstruction(h, e.instructionLength);
   }
   if (!launch && v12.launch !== 1) {
     vmFailValid(n, h, B.E.VMRESUME_NOT_LAUNCHED);
-    return skipInsn(h, e.instructionLength);
+    return skipInstruction(h, e.instructionLength);
   }
   h.charge(L0_COST.nestedEntryChecks);
   const env: EntryEnv = {
@@ -67,7 +67,7 @@ export function nestedEntry(v: Vcpu, n: NestedVcpu, e: ExitRecord, launch: boole
   n.lastEntryCheck = r.kind === 'ok' ? '' : r.check;
   if (r.kind === 'vmfail') {
     vmFailValid(n, h, r.error);
-    return skipInsn(h, e.instructionLength);
+    return skipInstruction(h, e.instructionLength);
   }
   if (r.kind === 'entry-failure') return entryFailureToL1(v, n, r.reason, r.qualification);
   // The L0 exits since the last reflected exit belong to it (the paper's Figure 10).
@@ -83,6 +83,5 @@ export function nestedEntry(v: Vcpu, n: NestedVcpu, e: ExitRecord, launch: boole
 }
 
 export function totalExits(v: Vcpu): number {
-  // Every hardware exit reaches L0 once, whoever then handles it.
-  return v.vm.stats.exitCounts().reduce((s, x) => s + x.count, 0);
+  return v.vm.stats.totalExits;
 }

@@ -15,10 +15,6 @@ export function l1Read8(vm: Vm, gpa: number): number {
   const hpa = vm.gpaToHpa(gpa);
   return hpa < 0 ? 0xff : vm.host.mem.read8(hpa);
 }
-/** A 64-bit entry as an unsigned double (exact below 2^53) — page-table entries, addresses. */
-export function l1Read64(vm: Vm, gpa: number): number {
-  return (l1Read32(vm, gpa + 4) >>> 0) * 4294967296 + (l1Read32(vm, gpa) >>> 0);
-}
 export function l1Write32(vm: Vm, gpa: number, v: number): void {
   const hpa = vm.gpaToHpa(gpa);
   if (hpa >= 0 && vm.gpaToHpa(gpa + 3) >= 0) vm.host.mem.write32(hpa, v);

@@ -7,6 +7,7 @@
 import { VMCS_FIELD as F, type ExitRecord, type VmxHost } from '../hw.js';
 import type { Vcpu } from '../vmm/vcpu.js';
 import { guestPaging, walkGuest } from '../mmu/guest-walk.js';
+import { readGpr, guestMode, guestCpl } from '../vmm/guest-state.js';
 
 const SEG_BASE = [
   F.GUEST_ES_BASE,
@@ -16,21 +17,6 @@ const SEG_BASE = [
   F.GUEST_FS_BASE,
   F.GUEST_GS_BASE,
 ];
-const RSP = 4;
-
-export function gpr(h: VmxHost, r: number): bigint {
-  return r === RSP ? (h.vmread(F.GUEST_RSP) as bigint) : h.getReg(r);
-}
-export function setGpr(h: VmxHost, r: number, v: bigint): void {
-  if (r === RSP) h.vmwrite(F.GUEST_RSP, v);
-  else h.setReg(r, v);
-}
-
-/** Is L1 executing 64-bit code (IA-32e mode with CS.L)? Operand size is then 64 bits. */
-export function inLongMode(h: VmxHost): boolean {
-  return ((h.vmread(F.GUEST_CS_AR_BYTES) as bigint) & 0x2000n) !== 0n;
-}
-
 /** Fields of the instruction-information field. */
 export interface InsnInfo {
   scale: number;
@@ -58,23 +44,19 @@ export function decodeInfo(info: number): InsnInfo {
 /** Linear address of the memory operand (base + index·scale + displacement, then the segment base). */
 export function operandAddress(h: VmxHost, e: ExitRecord, i: InsnInfo): bigint {
   let ea = BigInt.asUintN(64, e.qualification);
-  if (i.base >= 0) ea += gpr(h, i.base);
-  if (i.index >= 0) ea += gpr(h, i.index) << BigInt(i.scale);
+  if (i.base >= 0) ea += readGpr(h, i.base);
+  if (i.index >= 0) ea += readGpr(h, i.index) << BigInt(i.scale);
   const bits = i.addrSize === 0 ? 16 : i.addrSize === 1 ? 32 : 64;
   ea = BigInt.asUintN(bits, ea);
   // In 64-bit mode only FS and GS have a base (SDM 3A §3.4.4); outside it every segment does.
   const segBase = i.seg < 6 ? (h.vmread(SEG_BASE[i.seg]) as bigint) : 0n;
-  const useBase = !inLongMode(h) || i.seg === 4 || i.seg === 5;
-  return BigInt.asUintN(inLongMode(h) ? 64 : 32, ea + (useBase ? segBase : 0n));
+  const useBase = !guestMode(h).long || i.seg === 4 || i.seg === 5;
+  return BigInt.asUintN(guestMode(h).long ? 64 : 32, ea + (useBase ? segBase : 0n));
 }
 
 /** A memory operand's value, or the fault L1 gets: #PF (with CR2 = `linear`) or #GP(0). */
 export type MemResult =
   { ok: true; value: bigint } | { ok: false; vector: 13 | 14; errorCode: number; linear: bigint };
-
-function cpl(h: VmxHost): number {
-  return Number(((h.vmread(F.GUEST_SS_AR_BYTES) as bigint) >> 5n) & 3n);
-}
 
 /** Read `bytes` (1-8) at L1 linear address `la` through L1's paging. */
 export function readL1(v: Vcpu, la: bigint, bytes: number): MemResult {
@@ -85,7 +67,7 @@ export function readL1(v: Vcpu, la: bigint, bytes: number): MemResult {
       v.vm,
       p,
       BigInt.asUintN(64, la + BigInt(k)),
-      { write: false, user: cpl(v.host) === 3, fetch: false },
+      { write: false, user: guestCpl(v.host) === 3, fetch: false },
       true,
     );
     if (!w.ok)
@@ -111,7 +93,7 @@ export function writeL1(v: Vcpu, la: bigint, bytes: number, value: bigint): MemR
       v.vm,
       p,
       BigInt.asUintN(64, la + BigInt(k)),
-      { write: true, user: cpl(v.host) === 3, fetch: false },
+      { write: true, user: guestCpl(v.host) === 3, fetch: false },
       true,
     );
     if (!w.ok)

@@ -11,5 +11,3 @@ export interface NestedOptions {
   /** Copy VMCS fields in groups (one charge per group) rather than one by one. */
   bulkCopy: boolean;
 }
-
-export const DEFAULT_NESTED: NestedOptions = { mmu: 'ept', drw: true, dirtyMerge: true, bulkCopy: true };

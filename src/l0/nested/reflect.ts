@@ -77,7 +77,7 @@ export function reflectToL1(v: Vcpu, n: NestedVcpu, x: Exit12, guestRan: boolean
   put(v12, F.VM_EXIT_INTR_ERROR_CODE, x.interruptionErrorCode);
   put(v12, F.IDT_VECTORING_INFO_FIELD, guestRan ? x.idtVectoringInfo >>> 0 : 0);
   put(v12, F.IDT_VECTORING_ERROR_CODE, x.idtVectoringErrorCode);
-  // Every VM exit clears the valid bit of the VM-entry interruption information (§27.2.3... §24.8.3).
+  // Every VM exit clears the valid bit of the VM-entry interruption information (SDM 3C §24.8.3).
   put(v12, F.VM_ENTRY_INTR_INFO_FIELD, get12(v12, F.VM_ENTRY_INTR_INFO_FIELD) & 0x7fffffffn);
   h.vmptrld(v.vmcs01);
   h.charge(L0_COST.vmptrld + L0_COST.loadHostState);

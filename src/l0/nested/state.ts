@@ -36,9 +36,6 @@ export class NestedVcpu {
   lastEntryCheck = '';
   /** The shadow VMCS linked from vmcs01 for DRW (hardware VMCS shadowing), or -1. */
   shadowVmcs = -1;
-  /** VMREAD/VMWRITE bitmaps of vmcs01 for DRW. */
-  vmreadBitmap = -1;
-  vmwriteBitmap = -1;
   /** ept02 per EPTP of L1's (mmu/ept02.ts). */
   readonly ept02 = new Map<number, Ept02>();
   /** VPID L0 gives L2 (vpid02). */

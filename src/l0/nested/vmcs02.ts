@@ -173,8 +173,9 @@ function prepareControls(v: Vcpu, n: NestedVcpu, v12: Vmcs, v01: Map<number, big
 }
 
 /**
- * Make vmcs02 current and bring it up to date for an entry to L2 from the current vmcs12.
- * `full`: vmcs12 is not the one vmcs02 was last built from (or dirty merging is off).
+ * Make vmcs02 current and bring it up to date for an entry to L2 from the current vmcs12: in
+ * full when vmcs12 is not the one vmcs02 was last built from or dirty merging is off, else only
+ * what L1 changed.
  */
 export function prepareVmcs02(v: Vcpu, n: NestedVcpu): void {
   const h = v.host;

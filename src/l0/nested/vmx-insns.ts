@@ -18,17 +18,16 @@ import {
 import type { Vcpu } from '../vmm/vcpu.js';
 import type { NestedVcpu } from './state.js';
 import { L0_COST } from '../cost.js';
+import { decodeInfo, operandAddress, readL1, writeL1, type MemResult } from './operands.js';
 import {
-  decodeInfo,
-  operandAddress,
-  readL1,
-  writeL1,
-  gpr,
-  setGpr,
-  inLongMode,
-  type MemResult,
-} from './operands.js';
-import { skipInsn, injectException, UD, GP } from './l1-events.js';
+  skipInstruction,
+  injectException,
+  readGpr,
+  writeGpr,
+  guestMode,
+  UD,
+  GP,
+} from '../vmm/guest-state.js';
 import { loadVmcs12, storeVmcs12, LAUNCH_STATE_OFFSET } from './vmcs12.js';
 import { l1Read32, l1Write32 } from './l1mem.js';
 import { syncShadowToVmcs12, syncVmcs12ToShadow } from './drw.js';
@@ -76,7 +75,7 @@ export function vmxPreChecks(v: Vcpu, n: NestedVcpu, isVmxon: boolean): boolean 
   const cr0 = h.vmread(F.GUEST_CR0) as bigint;
   const rflags = h.vmread(F.GUEST_RFLAGS) as bigint;
   const lma = ((h.vmread(F.GUEST_IA32_EFER) as bigint) & 0x400n) !== 0n;
-  if (!(cr4Shadow & 0x2000n) || !(cr0 & 1n) || rflags & 0x20000n || (lma && !inLongMode(h))) {
+  if (!(cr4Shadow & 0x2000n) || !(cr0 & 1n) || rflags & 0x20000n || (lma && !guestMode(h).long)) {
     injectException(h, UD);
     return false;
   }
@@ -219,15 +218,15 @@ const vmread: Emulate = (v, n, e) => {
     vmFailInvalid(h);
     return true;
   }
-  const enc = Number(gpr(h, i.reg2) & 0xffffffffn);
+  const enc = Number(readGpr(h, i.reg2) & 0xffffffffn);
   if (!fieldSupported(n.caps.fields, enc)) {
     vmFailValid(n, h, B.E.VMRW_UNSUPPORTED_FIELD);
     return true;
   }
   const [lo, hi] = readVmcsField(n.current, enc);
   const value = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-  const long = inLongMode(h);
-  if (i.isReg) setGpr(h, i.reg1, long ? value : value & 0xffffffffn);
+  const long = guestMode(h).long;
+  if (i.isReg) writeGpr(h, i.reg1, long ? value : value & 0xffffffffn);
   else {
     h.charge(L0_COST.guestMemOperand);
     const r = writeL1(v, operandAddress(h, e, i), long ? 8 : 4, value);
@@ -243,9 +242,9 @@ const vmread: Emulate = (v, n, e) => {
 const vmwrite: Emulate = (v, n, e) => {
   const h = v.host;
   const i = decodeInfo(e.instructionInfo);
-  const long = inLongMode(h);
+  const long = guestMode(h).long;
   let value: bigint;
-  if (i.isReg) value = gpr(h, i.reg1);
+  if (i.isReg) value = readGpr(h, i.reg1);
   else {
     h.charge(L0_COST.guestMemOperand);
     const r = readL1(v, operandAddress(h, e, i), long ? 8 : 4);
@@ -260,7 +259,7 @@ const vmwrite: Emulate = (v, n, e) => {
     vmFailInvalid(h);
     return true;
   }
-  const enc = Number(gpr(h, i.reg2) & 0xffffffffn);
+  const enc = Number(readGpr(h, i.reg2) & 0xffffffffn);
   if (!fieldSupported(n.caps.fields, enc)) vmFailValid(n, h, B.E.VMRW_UNSUPPORTED_FIELD);
   else if (fieldReadOnly(enc) && !n.caps.vmwriteAnyField) vmFailValid(n, h, B.E.VMWRITE_READ_ONLY);
   else {
@@ -275,7 +274,7 @@ const vmwrite: Emulate = (v, n, e) => {
 function descriptor(v: Vcpu, e: ExitRecord): { type: number; lo: bigint; hi: bigint } | undefined {
   const h = v.host;
   const i = decodeInfo(e.instructionInfo);
-  const type = Number(gpr(h, i.reg2) & (inLongMode(h) ? 0xffffffffffffffffn : 0xffffffffn));
+  const type = Number(readGpr(h, i.reg2) & (guestMode(h).long ? 0xffffffffffffffffn : 0xffffffffn));
   const la = operandAddress(h, e, i);
   h.charge(L0_COST.guestMemOperand);
   const lo = readL1(v, la, 8);
@@ -357,5 +356,5 @@ export function emulateVmxInstruction(v: Vcpu, n: NestedVcpu, e: ExitRecord): vo
   if (!vmxPreChecks(v, n, e.reason === B.R.VMXON)) return;
   const f = VMX_EMULATORS[e.reason];
   if (!f) return injectException(h, UD);
-  if (f(v, n, e)) skipInsn(h, e.instructionLength);
+  if (f(v, n, e)) skipInstruction(h, e.instructionLength);
 }

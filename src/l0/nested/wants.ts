@@ -10,16 +10,13 @@ import { VMCS_FIELD as F, VMX_BITS as B, type ExitRecord, type Vmcs } from '../h
 import type { Vcpu } from '../vmm/vcpu.js';
 import { get12 } from './vmcs02.js';
 import { l1Read8 } from './l1mem.js';
-import { gpr } from './operands.js';
+import { readGpr } from '../vmm/guest-state.js';
 
 const R = B.R;
 
-export function l0WantsExit(v12: Vmcs, r: ExitRecord): boolean {
-  const ept12 = secondary(v12) & B.SEC_EPT;
-  // EPT faults go to L0 first (ept02 or, without EPT in vmcs12, ept01: L1's own memory map).
-  if (r.reason === R.EPT_VIOLATION || r.reason === R.EPT_MISCONFIG) return true;
-  void ept12;
-  return false;
+/** EPT faults go to L0 first: ept02 is L0's (and without EPT in vmcs12, ept01 is L1's memory map). */
+export function l0WantsExit(r: ExitRecord): boolean {
+  return r.reason === R.EPT_VIOLATION || r.reason === R.EPT_MISCONFIG;
 }
 
 function secondary(v12: Vmcs): number {
@@ -70,11 +67,11 @@ function crWanted(v: Vcpu, v12: Vmcs, q: bigint, proc: number): boolean {
     // MOV to CR
     if (cr === 0 || cr === 4) {
       const [m, s] = maskShadow(cr);
-      return ((gpr(h, reg) ^ s) & m) !== 0n;
+      return ((readGpr(h, reg) ^ s) & m) !== 0n;
     }
     if (cr === 3) {
       if (!(proc & B.CPU_CR3_LOAD)) return false;
-      const value = gpr(h, reg);
+      const value = readGpr(h, reg);
       const n = Number(get12(v12, F.CR3_TARGET_COUNT));
       for (let k = 0; k < Math.min(n, 4); k++)
         if (get12(v12, F.CR3_TARGET_VALUE0 + 2 * k) === value) return false;

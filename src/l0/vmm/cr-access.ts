@@ -14,7 +14,8 @@
 import { VMCS_FIELD as F } from '../hw.js';
 import { L0_COST } from '../cost.js';
 import type { ExitContext, ExitHandler } from './exits.js';
-import { guestIn64BitMode, injectException, readGpr, skipInsn, writeGpr } from './exit-helpers.js';
+import { skipInsn } from './exit-helpers.js';
+import { guestMode, injectException, readGpr, writeGpr } from './guest-state.js';
 import { guestPaging } from '../mmu/guest-walk.js';
 import { shadowOf } from '../mmu/shadow.js';
 
@@ -72,7 +73,7 @@ export function applyShadowEfer(c: ExitContext): void {
 /** A guest write of `v` to CR0 under shadow paging (MOV, LMSW, CLTS). Skips the instruction unless it faults. */
 export function shadowWriteCr0(c: ExitContext, v: bigint): void {
   const g = guestPaging(c.vcpu);
-  const gp = (): void => injectException(c, 13, 0);
+  const gp = (): void => injectException(c.host, 13, 0);
   if (v >> 32n) return gp();
   v |= CR0_ET;
   if (v & CR0_PG && !(v & CR0_PE)) return gp();
@@ -87,7 +88,7 @@ export function shadowWriteCr0(c: ExitContext, v: bigint): void {
     efer |= EFER_LMA;
   }
   if (pgOff && efer & EFER_LMA) {
-    if (guestIn64BitMode(c) || g.cr4 & CR4_PCIDE) return gp();
+    if (guestMode(c.host).long || g.cr4 & CR4_PCIDE) return gp();
     efer &= ~EFER_LMA;
   }
   if (!(v & CR0_PE)) return c.vcpu.stop(REAL_MODE_UNSUPPORTED);
@@ -103,10 +104,10 @@ export function shadowWriteCr0(c: ExitContext, v: bigint): void {
 export function shadowWriteCr4(c: ExitContext, v: bigint): void {
   const g = guestPaging(c.vcpu);
   const lma = (c.vcpu.guestEfer & EFER_LMA) !== 0n;
-  if (v & ~CR4_ALLOWED) return injectException(c, 13, 0);
-  if (lma && !(v & CR4_PAE)) return injectException(c, 13, 0);
+  if (v & ~CR4_ALLOWED) return injectException(c.host, 13, 0);
+  if (lma && !(v & CR4_PAE)) return injectException(c.host, 13, 0);
   if (v & CR4_PCIDE && !(g.cr4 & CR4_PCIDE) && (!lma || c.vcpu.guestCr3 & 0xfffn))
-    return injectException(c, 13, 0);
+    return injectException(c.host, 13, 0);
   c.host.vmwrite(F.CR4_READ_SHADOW, v);
   c.host.vmwrite(F.GUEST_CR4, shadowRealCr4(v));
   if ((g.cr4 ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCIDE | CR4_SMEP | CR4_SMAP))
@@ -122,7 +123,7 @@ export function shadowWriteCr3(c: ExitContext, v: bigint): void {
     // Bit 63 with PCIDE is "do not flush" and is not stored (SDM 3A §4.10.4.1); flushing anyway is allowed.
     const g = guestPaging(c.vcpu);
     val = g.cr4 & CR4_PCIDE ? v & ~(1n << 63n) : v;
-    if (val >> 40n) return injectException(c, 13, 0); // bits above MAXPHYADDR
+    if (val >> 40n) return injectException(c.host, 13, 0); // bits above MAXPHYADDR
   } else val = v & 0xffffffffn;
   c.vcpu.guestCr3 = val;
   c.host.charge(L0_COST.cr3Switch);
@@ -136,14 +137,14 @@ function shadowCrAccess(c: ExitContext, q: number): void {
     reg = (q >> 8) & 15;
   const g = (): bigint => guestPaging(c.vcpu).cr0;
   if (type === 0) {
-    const v = readGpr(c, reg);
-    const value = guestIn64BitMode(c) ? v : v & 0xffffffffn;
+    const v = readGpr(c.host, reg);
+    const value = guestMode(c.host).long ? v : v & 0xffffffffn;
     if (cr === 0) return shadowWriteCr0(c, value);
     if (cr === 3) return shadowWriteCr3(c, value);
     if (cr === 4) return shadowWriteCr4(c, value);
   } else if (type === 1 && cr === 3) {
     const v = c.vcpu.guestCr3;
-    writeGpr(c, reg, guestIn64BitMode(c) ? v : v & 0xffffffffn);
+    writeGpr(c.host, reg, guestMode(c.host).long ? v : v & 0xffffffffn);
     return skipInsn(c);
   } else if (type === 2) {
     return shadowWriteCr0(c, g() & ~CR0_TS); // CLTS
@@ -163,10 +164,10 @@ function eptCrAccess(c: ExitContext, q: number): void {
     reg = (q >> 8) & 15;
   if (type !== 0 || (cr !== 0 && cr !== 4))
     return c.vcpu.stop(`unexpected CR access exit (qualification 0x${q.toString(16)})`);
-  const value = readGpr(c, reg);
+  const value = readGpr(c.host, reg);
   if (cr === 4) {
     // The guest tried to set CR4.VMXE: without VMX in CPUID that bit is reserved (#GP).
-    if (value & CR4_VMXE) return injectException(c, 13, 0);
+    if (value & CR4_VMXE) return injectException(c.host, 13, 0);
     c.host.vmwrite(F.CR4_READ_SHADOW, value);
     c.host.vmwrite(F.GUEST_CR4, value | CR4_VMXE);
     return skipInsn(c);

@@ -7,6 +7,8 @@ import { VMCS_FIELD as F, EXIT_REASON as R, EXIT_REASON_NAME, type ExitRecord, t
 import type { Vm } from '../vm.js';
 import type { Vcpu } from './vcpu.js';
 import { L0_COST } from '../cost.js';
+import { skipInsn } from './exit-helpers.js';
+import { injectException } from './guest-state.js';
 import { crAccess } from './cr-access.js';
 import {
   exceptionExit,
@@ -43,20 +45,6 @@ export interface ExitHandler {
   handle(ctx: ExitContext): void;
 }
 
-/** Advance the guest past the exiting instruction (and drop STI/MOV-SS blocking it ended). */
-function skip(c: ExitContext): void {
-  const rip = c.host.vmread(F.GUEST_RIP) as bigint;
-  c.host.vmwrite(F.GUEST_RIP, rip + BigInt(c.exit.instructionLength));
-  const intr = c.host.vmread(F.GUEST_INTERRUPTIBILITY_INFO) as bigint;
-  if (intr & 3n) c.host.vmwrite(F.GUEST_INTERRUPTIBILITY_INFO, intr & ~3n);
-  c.host.charge(3 * L0_COST.vmcsAccess);
-}
-/** Inject a hardware exception into the guest at the next VM entry (SDM 3C §24.8.3). */
-function inject(c: ExitContext, vector: number, errorCode?: number): void {
-  const info = 0x80000000 | (3 << 8) | vector | (errorCode !== undefined ? 1 << 11 : 0);
-  c.host.vmwrite(F.VM_ENTRY_INTR_INFO_FIELD, info >>> 0);
-  if (errorCode !== undefined) c.host.vmwrite(F.VM_ENTRY_EXCEPTION_ERROR_CODE, errorCode);
-}
 function stop(c: ExitContext, why: string): void {
   c.vcpu.stop(why);
 }
@@ -74,7 +62,7 @@ const cpuid: ExitHandler = {
     c.host.setReg(1, ecx >>> 0);
     c.host.setReg(2, d);
     c.host.charge(L0_COST.cpuid);
-    skip(c);
+    skipInsn(c);
   },
 };
 
@@ -83,14 +71,14 @@ const rdmsr: ExitHandler = {
   handle(c) {
     // Only the VMX capability MSRs exit (MSR bitmap): without --nested they do not exist for L1.
     c.host.charge(L0_COST.msr);
-    inject(c, 13, 0);
+    injectException(c.host, 13, 0);
   },
 };
 const wrmsr: ExitHandler = {
   name: 'MSR_WRITE',
   handle(c) {
     c.host.charge(L0_COST.msr);
-    inject(c, 13, 0);
+    injectException(c.host, 13, 0);
   },
 };
 
@@ -101,9 +89,9 @@ const tripleFault: ExitHandler = {
   },
 };
 
-const invd: ExitHandler = { name: 'INVD', handle: (c) => skip(c) };
+const invd: ExitHandler = { name: 'INVD', handle: (c) => skipInsn(c) };
 /** VMX instructions: VMX is hidden from L1, so they are #UD (SDM 3C §30.3: CR4.VMXE is 0). */
-const vmxInsn: ExitHandler = { name: 'VMX instruction', handle: (c) => inject(c, 6) };
+const vmxInsn: ExitHandler = { name: 'VMX instruction', handle: (c) => injectException(c.host, 6) };
 
 /** The handler table: exit reasons L0 handles for an L1 guest. */
 export const EXIT_HANDLERS = {

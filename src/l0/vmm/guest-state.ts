@@ -1,6 +1,6 @@
 /**
  * Reading and changing a loaded vCPU's guest state for L0's device emulation (MMIO, string
- * I/O, MSRs): general-purpose registers (RSP lives in the VMCS), the CPU mode, completing an
+ * I/O, MSRs, CR accesses, L1's VMX instructions): general-purpose registers (RSP lives in the VMCS), the CPU mode, completing an
  * emulated instruction, injecting an exception. Every VMREAD/VMWRITE here is one the host
  * interface performs; the callers charge L0's software cost.
  */
@@ -84,9 +84,27 @@ export function completeInstruction(h: VmxHost, length: number, mode: CpuMode): 
     h.vmwrite(F.GUEST_PENDING_DBG_EXCEPTIONS, vmread(h, F.GUEST_PENDING_DBG_EXCEPTIONS) | PENDING_BS);
 }
 
-/** Inject a hardware exception at the next VM entry (SDM 3C §24.8.3). */
-export function injectException(h: VmxHost, vector: number, errorCode?: number): void {
+/** Complete an exiting instruction of `length` bytes in the guest's current mode. */
+export function skipInstruction(h: VmxHost, length: number): void {
+  completeInstruction(h, length, guestMode(h));
+}
+
+export const UD = 6,
+  GP = 13,
+  PF = 14;
+
+/**
+ * Inject a hardware exception at the next VM entry (SDM 3C §24.8.3). A #PF also sets CR2,
+ * which is the guest's register, not a VMCS field (set through the host interface).
+ */
+export function injectException(h: VmxHost, vector: number, errorCode?: number, cr2?: bigint): void {
   const info = 0x80000000 | (3 << 8) | vector | (errorCode !== undefined ? 1 << 11 : 0);
   h.vmwrite(F.VM_ENTRY_INTR_INFO_FIELD, info >>> 0);
   if (errorCode !== undefined) h.vmwrite(F.VM_ENTRY_EXCEPTION_ERROR_CODE, errorCode);
+  if (cr2 !== undefined) h.setCr2(cr2);
+}
+
+/** The guest's CPL: SS.DPL (SDM 3A §5.5, SDM 3C §24.4.1). */
+export function guestCpl(h: VmxHost): number {
+  return (Number(vmread(h, F.GUEST_SS_AR_BYTES)) >> 5) & 3;
 }

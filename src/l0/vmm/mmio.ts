@@ -6,27 +6,21 @@
  * ignored, as on a PC) and completes the instruction. An instruction L0 cannot emulate stops
  * the VM with a report naming it; it never reaches L0's own state.
  */
-import { VMCS_FIELD as F } from '../hw.js';
 import type { ExitContext } from './exits.js';
 import { guestPaging, walkGuest } from '../mmu/guest-walk.js';
 import { decodeMmio, type MmioInsn } from './mmio-decode.js';
 import {
-  vmread,
   guestMode,
   instructionPointer,
   completeInstruction,
   readGprSized,
   writeGprSized,
+  guestCpl,
 } from './guest-state.js';
 import { L0_COST } from '../cost.js';
 
 const MAX_INSN = 15;
 const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
-
-/** The guest's CPL: SS.DPL (SDM 3A §5.5). */
-export function guestCpl(c: ExitContext): number {
-  return (Number(vmread(c.host, F.GUEST_SS_AR_BYTES)) >> 5) & 3;
-}
 
 /**
  * Fetch up to 15 bytes of the guest's current instruction (fewer if the next page is not
@@ -35,7 +29,7 @@ export function guestCpl(c: ExitContext): number {
  */
 export function fetchInstruction(c: ExitContext, la: bigint): Uint8Array | string {
   const paging = guestPaging(c.vcpu);
-  const user = guestCpl(c) === 3;
+  const user = guestCpl(c.host) === 3;
   const out: number[] = [];
   let at = la;
   while (out.length < MAX_INSN) {

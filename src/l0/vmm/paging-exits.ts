@@ -14,7 +14,8 @@
 import { VMCS_FIELD as F, EXIT_REASON as R, UserError } from '../hw.js';
 import { L0_COST } from '../cost.js';
 import type { ExitContext, ExitHandler } from './exits.js';
-import { injectException, readGpr, skipInsn } from './exit-helpers.js';
+import { skipInsn } from './exit-helpers.js';
+import { injectException, readGpr } from './guest-state.js';
 import { guestPaging, walkGuest, type GuestAccess } from '../mmu/guest-walk.js';
 import { shadowOf } from '../mmu/shadow.js';
 import { applyShadowEfer } from './cr-access.js';
@@ -65,9 +66,9 @@ function reflectPf(c: ExitContext, la: bigint, errorCode: number): void {
     const first = v & 0xff;
     if (first === DF)
       return c.vcpu.stop(`triple fault in the guest (a #PF while delivering #DF) at linear ${hex(la)}`);
-    if (first === PF) return injectException(c, DF, 0);
+    if (first === PF) return injectException(c.host, DF, 0);
   }
-  injectException(c, PF, errorCode);
+  injectException(c.host, PF, errorCode);
 }
 
 function shadowPageFault(c: ExitContext): void {
@@ -171,8 +172,8 @@ export const invpcidExit: ExitHandler = {
   name: 'INVPCID',
   handle(c) {
     c.host.charge(L0_COST.invlpg);
-    const type = readGpr(c, (c.exit.instructionInfo >>> 28) & 15);
-    if (type > 3n) return injectException(c, 13, 0);
+    const type = readGpr(c.host, (c.exit.instructionInfo >>> 28) & 15);
+    if (type > 3n) return injectException(c.host, 13, 0);
     if (c.vm.mmu === 'shadow') shadowOf(c.vm).flushVcpu(c.vcpu);
     else c.host.invvpid(1, c.vm.vpid(c.vcpu.index));
     skipInsn(c);
@@ -209,9 +210,9 @@ export function withShadowEfer(write: boolean, inner: ExitHandler): ExitHandler 
       const v = ((c.host.getReg(2) & 0xffffffffn) << 32n) | (c.host.getReg(0) & 0xffffffffn);
       // SCE, LME, LMA (read-only), NXE (SDM 4 Table 2-2); NXE needs CPUID.80000001H:EDX.NX.
       const nx = (c.host.cpuid(0x80000001, 0)[3] & (1 << 20)) !== 0;
-      if (v & ~(0x1n | 0x100n | 0x400n | (nx ? 0x800n : 0n))) return injectException(c, 13, 0);
+      if (v & ~(0x1n | 0x100n | 0x400n | (nx ? 0x800n : 0n))) return injectException(c.host, 13, 0);
       const p = guestPaging(c.vcpu);
-      if (p.cr0 & 0x80000000n && (v ^ old) & 0x100n) return injectException(c, 13, 0);
+      if (p.cr0 & 0x80000000n && (v ^ old) & 0x100n) return injectException(c.host, 13, 0);
       const nv = (v & ~0x400n) | (old & 0x400n);
       c.vcpu.guestEfer = nv;
       applyShadowEfer(c);

@@ -12,7 +12,7 @@
  * element injects #PF (CR2 = the element's linear address) with RCX/RSI/RDI describing the
  * elements already moved, as the hardware leaves them.
  */
-import { VMCS_FIELD as F, type VmxHost } from '../hw.js';
+import { VMCS_FIELD as F } from '../hw.js';
 import { noteGuestWrite } from '../mmu/shadow.js';
 import type { ExitContext } from './exits.js';
 import { guestPaging, walkGuest, type GuestPaging } from '../mmu/guest-walk.js';
@@ -23,8 +23,8 @@ import {
   guestMode,
   completeInstruction,
   injectException,
+  guestCpl,
 } from './guest-state.js';
-import { guestCpl } from './mmio.js';
 import { L0_COST } from '../cost.js';
 
 /** Elements moved per exit at most (then the guest re-executes the REP instruction). */
@@ -44,12 +44,6 @@ const SEG_BASE = [
   F.GUEST_FS_BASE,
   F.GUEST_GS_BASE,
 ];
-
-/** Inject #PF; CR2 (not in the VMCS) is the guest's register, set through the host interface. */
-export function injectPageFault(h: VmxHost, errorCode: number, cr2: bigint): void {
-  h.setCr2(cr2);
-  injectException(h, 14, errorCode);
-}
 
 type Where =
   { gpas: number[] } | { fault: 'pf'; errorCode: number } | { fault: 'gp' } | { fault: 'stop'; why: string };
@@ -118,7 +112,7 @@ export function stringIo(c: ExitContext): void {
   let off = readGpr(h, idx) & amask;
   let count = rep ? readGpr(h, RCX) & amask : 1n;
   const paging = guestPaging(c.vcpu);
-  const user = guestCpl(c) === 3,
+  const user = guestCpl(c.host) === 3,
     ac = (rflags & RFLAGS_AC) !== 0n;
   let fault: Where | undefined;
   let faultLa = 0n;
@@ -167,7 +161,7 @@ export function stringIo(c: ExitContext): void {
   writeGprSized(h, idx, regSize, off);
   if (rep) writeGprSized(h, RCX, regSize, count);
   if (fault && !('gpas' in fault)) {
-    if (fault.fault === 'pf') return injectPageFault(h, fault.errorCode, faultLa);
+    if (fault.fault === 'pf') return injectException(h, 14, fault.errorCode, faultLa);
     if (fault.fault === 'gp') return injectException(h, seg === 2 ? 12 : 13, 0);
     return c.vcpu.stop(`string I/O on port 0x${port.toString(16)}: ${fault.why}`);
   }
