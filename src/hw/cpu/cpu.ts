@@ -843,6 +843,8 @@ export class Cpu {
               break;
             }
             this.singleStepTrap();
+            // A #DB that exits (exception bitmap) ends the run for a TypeScript host.
+            if (this.vmx.exitReady) return n;
           }
           if (this.irqCheck || this.intShadow || this.halted || this.cycles >= this.deadline) {
             if (this.intShadow) this.intShadow--;

@@ -112,30 +112,7 @@ export const DE = 0,
   AC_ = 17,
   MC = 18,
   XM = 19;
-export const EXC_NAMES = [
-  '#DE',
-  '#DB',
-  'NMI',
-  '#BP',
-  '#OF',
-  '#BR',
-  '#UD',
-  '#NM',
-  '#DF',
-  '#09',
-  '#TS',
-  '#NP',
-  '#SS',
-  '#GP',
-  '#PF',
-  '#15',
-  '#MF',
-  '#AC',
-  '#MC',
-  '#XM',
-  '#VE',
-  '#CP',
-];
+export { EXCEPTION_NAMES as EXC_NAMES } from '../../spec/exceptions.js';
 
 /** Execution modes. */
 export enum Mode {

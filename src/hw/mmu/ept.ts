@@ -87,7 +87,7 @@ export class EptWalker {
       if (leaf) {
         const mt = (lo >> 3) & 7;
         if (mt === 2 || mt === 3 || mt === 7) return this.misconfig();
-        if (level === 3 && lo & 0x3fffe000) return this.misconfig(); // bits 29:12 reserved in a 1 GiB entry
+        if (level === 3 && lo & 0x3ffff000) return this.misconfig(); // bits 29:12 reserved in a 1 GiB entry
         if (level === 2 && lo & 0x1ff000) return this.misconfig(); // bits 20:12 reserved in a 2 MiB entry
       }
       perm &= rwx;

@@ -98,7 +98,7 @@ const CONTROL_CHECKS: readonly Check[] = [
   ],
   [
     'EPT pointer valid (memory type, walk length, A/D, reserved bits)',
-    (c) => !(c.proc2 & B.SEC_EPT) || eptpValid(c.v.getU(F.EPT_POINTER)),
+    (c) => !(c.proc2 & B.SEC_EPT) || eptpValid(c.v.getU(F.EPT_POINTER), c.caps),
   ],
   [
     'unrestricted guest requires enable EPT',
@@ -148,11 +148,19 @@ function listOk(addr: number, count: number): boolean {
   return addr % 16 === 0 && physOk(addr + 16 * count - 1);
 }
 
-function eptpValid(eptp: number): boolean {
+/**
+ * EPTP checks (SDM 3C §26.2.1.1): a memory type and a walk length IA32_VMX_EPT_VPID_CAP
+ * reports (bit 8 UC, bit 14 WB; bit 6 a 4-level walk), bit 6 (accessed/dirty flags) only if
+ * bit 21 says they are supported, bits 11:7 and above the physical-address width clear.
+ */
+function eptpValid(eptp: number, caps: VmxCaps): boolean {
+  const cap = caps.msrs.get(0x48c) ?? 0n;
+  const has = (bit: number): boolean => ((cap >> BigInt(bit)) & 1n) !== 0n;
   const mt = eptp % 8;
   const walk = Math.floor(eptp / 8) % 8;
-  if (mt !== 0 && mt !== 6) return false;
-  if (walk !== 3) return false;
+  if (!((mt === 0 && has(8)) || (mt === 6 && has(14)))) return false;
+  if (walk !== 3 || !has(6)) return false;
+  if (Math.floor(eptp / 64) % 2 === 1 && !has(21)) return false;
   if (Math.floor(eptp / 128) % 32 !== 0) return false; // bits 11:7 reserved
   return physOk(eptp);
 }
@@ -676,7 +684,10 @@ function loadGuestState(u: VmxUnit, v: Vmcs, c: Ctx): void {
   const ripCsL = ia32e && cpu.segAttr[CS] & 0x2000;
   cpu.rip = ripCsL ? v.getNum(F.GUEST_RIP) : v.get32(F.GUEST_RIP);
   const intr = v.get32(F.GUEST_INTERRUPTIBILITY_INFO);
-  cpu.intShadow = intr & 3 ? 2 : 0;
+  // Blocking by STI/MOV SS covers the guest's first instruction. The step loop counts the
+  // shadow down after each instruction, VMLAUNCH/VMRESUME included when the host is x86 code;
+  // a TypeScript host's entry is no instruction of the loop, so one step less.
+  cpu.intShadow = intr & 3 ? (u.tsHost ? 1 : 2) : 0;
   cpu.movSsShadow = (intr & B.BLOCK_MOV_SS) !== 0;
   if (c.pin & B.PIN_VIRTUAL_NMIS) u.virtualNmiBlocked = (intr & B.BLOCK_NMI) !== 0;
   else cpu.nmiBlocked = (intr & B.BLOCK_NMI) !== 0;

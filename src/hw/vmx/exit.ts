@@ -134,6 +134,11 @@ export function loadHostState(cpu: Cpu, v: Vmcs, exitCtls: number): void {
  * VMX-abort indicator: 1 failure saving guest MSRs, 4 failure loading host MSRs (§27.7).
  */
 export function exitMsrLists(cpu: Cpu, v: Vmcs): number {
+  return exitMsrStore(cpu, v) || exitMsrLoad(cpu, v);
+}
+
+/** The VM-exit MSR-store list (§27.4): guest MSRs saved. 0, or VMX-abort indicator 1. */
+export function exitMsrStore(cpu: Cpu, v: Vmcs): number {
   const nStore = v.get32(F.VM_EXIT_MSR_STORE_COUNT);
   const storeAddr = v.getU(F.VM_EXIT_MSR_STORE_ADDR);
   for (let k = 0; k < nStore; k++) {
@@ -149,6 +154,11 @@ export function exitMsrLists(cpu: Cpu, v: Vmcs): number {
     cpu.mem.write32(e + 8, Number(val & 0xffffffffn) | 0);
     cpu.mem.write32(e + 12, Number(val >> 32n) | 0);
   }
+  return 0;
+}
+
+/** The VM-exit MSR-load list (§27.6): host MSRs loaded. 0, or VMX-abort indicator 4. */
+export function exitMsrLoad(cpu: Cpu, v: Vmcs): number {
   const nLoad = v.get32(F.VM_EXIT_MSR_LOAD_COUNT);
   const loadAddr = v.getU(F.VM_EXIT_MSR_LOAD_ADDR);
   for (let k = 0; k < nLoad; k++) {

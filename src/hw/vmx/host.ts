@@ -37,6 +37,11 @@ export interface ExitRecord {
   interruptionErrorCode: number;
   idtVectoringInfo: number;
   idtVectoringErrorCode: number;
+  /**
+   * A VMX abort during this exit (SDM 3C §27.7; 1: the VM-exit MSR-store list named an MSR
+   * that cannot be read). On hardware the processor shuts down; a TypeScript host is told.
+   */
+  vmxAbort?: number;
 }
 /** A VM entry that failed after the VMLAUNCH/VMRESUME checks passed (§26.8: reason with bit 31). */
 export interface EntryFailure {
@@ -325,6 +330,7 @@ export class VmxHost {
       interruptionErrorCode: v.get32(F.VM_EXIT_INTR_ERROR_CODE),
       idtVectoringInfo: v.get32(F.IDT_VECTORING_INFO_FIELD),
       idtVectoringErrorCode: v.get32(F.IDT_VECTORING_ERROR_CODE),
+      ...(this.cpu.vmx.vmxAbort ? { vmxAbort: this.cpu.vmx.vmxAbort } : {}),
     };
   }
 }

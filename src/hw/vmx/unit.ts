@@ -16,7 +16,7 @@ import { type Vmcs, LAUNCH_CLEAR, LAUNCH_LAUNCHED } from './vmcs.js';
 import { VmxCaps, VMCS_REVISION_ID, type VmxOptions } from './caps.js';
 import { F } from './f.js';
 import * as B from './bits.js';
-import { saveGuestState, loadHostState, exitMsrLists } from './exit.js';
+import { saveGuestState, loadHostState, exitMsrLists, exitMsrStore, exitMsrLoad } from './exit.js';
 import { vmEntry } from './entry.js';
 import { MAXPHYADDR } from '../mmu/paging.js';
 import { EptWalker, EPT_OK, EPT_VIOLATION } from '../mmu/ept.js';
@@ -69,6 +69,8 @@ export class VmxUnit {
   };
   /** Set by a completed exit for the TypeScript host. */
   exitReady = false;
+  /** VMX-abort indicator of the last exit for the TypeScript host (§27.7), 0 if none. */
+  vmxAbort = 0;
   /** Name of the last VM-entry check that failed (diagnostics, tests). */
   lastEntryCheck = '';
   /** Preemption timer: cycle at which it expires (Infinity when not armed). */
@@ -252,14 +254,20 @@ export class VmxUnit {
     cpu.setTlb(cpu.rootTlb);
     cpu.mtfPending = false;
     cpu.pendingDbgBs = false;
+    // Guest MSRs are stored before the host state is loaded (§27.4, then §27.5).
+    const storeFail = exitMsrStore(cpu, v);
     if (this.tsHost) {
+      // A TypeScript host has no state to load; it learns of a VMX abort from the exit record.
       this.exitReady = true;
+      this.vmxAbort = storeFail;
+      if (storeFail) cpu.mem.write32(v.addr + 4, storeFail);
+      cpu.excVector = -1;
       cpu.halted = false;
       cpu.updateMode();
       return;
     }
     loadHostState(cpu, v, this.exitCtls);
-    const msrFail = exitMsrLists(cpu, v);
+    const msrFail = storeFail || exitMsrLoad(cpu, v);
     if (msrFail) {
       // VMX abort (§27.7): the indicator goes into the VMCS region (offset 4) and the logical
       // processor shuts down; turtles stops the machine with the reason.
