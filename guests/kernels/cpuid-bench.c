@@ -12,6 +12,6 @@ void kmain(uint32_t magic, uint32_t mbi)
 		asm volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
 	}
 	uint64_t t1 = rdtsc();
-	printf("bench-cpuid: n=%lu cycles/cpuid=%lu\n", n, (t1 - t0) / (n ? n : 1));
+	printf("cpuid-bench: n=%lu cycles/cpuid=%lu\n", n, (t1 - t0) / (n ? n : 1));
 	exit(0);
 }

@@ -4,6 +4,7 @@
  * dirty flags, INVEPT. VPID and INVVPID. Unrestricted guests in real mode and in unpaged
  * protected mode. VMCS shadowing (SDM 3C §24.10, §30.3). */
 #include "vmx-tests.h"
+#include "lapic.h"
 
 static uint64_t marker ALIGNED(64) = 0x7475727465737321ull; /* in the kernel image (first 2 MiB) */
 
@@ -64,6 +65,42 @@ TEST(ept_identity_guest_runs)
 	vmx_vm_run(&vm, &e);
 	EXPECT_GUEST_DONE(vm, e);
 	EXPECT_EQ(vm.regs.rbx, marker);
+}
+
+/* Device memory through EPT: the identity EPT maps the local APIC's page too, so the guest's
+ * loads and stores reach the APIC itself (no "virtualize APIC accesses"). Under a nesting L0
+ * this is L1's virtual APIC, reached through ept12. */
+SNIPPET(g_ept_read32, "movl (%rdi), %eax\n mov %rax, %rbx\n mov $0x600D600D, %eax\n vmcall\n ud2")
+SNIPPET(g_ept_write32, "movl %esi, (%rdi)\n mov $0x600D600D, %eax\n vmcall\n ud2")
+
+TEST(ept_identity_apic_mmio_read)
+{
+	struct vmx_vm vm;
+	struct vmx_exit e;
+	if (!vmx_apic_init())
+		test_skip("no local APIC");
+	ept_setup(&vm, g_ept_read32);
+	vm.regs.rdi = vmx_apic_base() + LAPIC_VERSION;
+	vmx_vm_run(&vm, &e);
+	EXPECT_GUEST_DONE(vm, e);
+	EXPECT_EQ(vm.regs.rbx, vmx_apic_read(LAPIC_VERSION));
+}
+
+TEST(ept_identity_apic_mmio_write)
+{
+	struct vmx_vm vm;
+	struct vmx_exit e;
+	if (!vmx_apic_init())
+		test_skip("no local APIC");
+	uint32_t tpr = vmx_apic_read(LAPIC_TPR);
+	ept_setup(&vm, g_ept_write32);
+	vm.regs.rdi = vmx_apic_base() + LAPIC_TPR;
+	vm.regs.rsi = 0x20;
+	vmx_vm_run(&vm, &e);
+	uint32_t seen = vmx_apic_read(LAPIC_TPR);
+	vmx_apic_write(LAPIC_TPR, tpr);
+	EXPECT_GUEST_DONE(vm, e);
+	EXPECT_EQ(seen, 0x20);
 }
 
 TEST(ept_violation_read_not_present)
@@ -847,6 +884,8 @@ TEST(shadow_vmcs_cannot_be_launched)
 void vmx_ept_tests(void)
 {
 	RUN(ept_identity_guest_runs);
+	RUN(ept_identity_apic_mmio_read);
+	RUN(ept_identity_apic_mmio_write);
 	RUN(ept_violation_read_not_present);
 	RUN(ept_violation_write_read_only);
 	RUN(ept_violation_fetch_not_executable);

@@ -138,6 +138,8 @@ void kmain(uint32_t magic, uint32_t mbi)
 		vmx_event_tests();
 	if (want_group("ept"))
 		vmx_ept_tests();
+	if (want_group("hostile"))
+		vmx_hostile_tests();
 	vmx_off();
 	test_finish();
 }
