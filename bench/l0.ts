@@ -101,7 +101,7 @@ export function loopL1VsBare(rounds = 3, iters = 30_000_000): string {
 
 /** (b) CPUID at L1: simulated cycles per exit, split between L0 and switches. */
 export function cpuidSplit(n = 100_000): string {
-  const r = runL1('guests/build/bench-cpuid.elf', `n=${n}`, { mem: 64 });
+  const r = runL1('guests/build/cpuid-bench.elf', `n=${n}`, { mem: 64 });
   const cpuids = r.stats.exitCount('CPUID');
   return `CPUID loop at L1 under L0: ${(r.stats.l0 / cpuids).toFixed(0)} cycles in L0 + ${(r.stats.switches / cpuids).toFixed(0)} in switches per CPUID (paper: ~1.5k + ~1.0k = ~2.5k); guest says "${r.output}"; ${(cpuids / r.seconds / 1e3).toFixed(0)}k exits/host-second (${ended(r.end)})`;
 }

@@ -30,7 +30,7 @@ function run(args: string[]): Run {
 const perCpuid = (out: string): number => Number(/cycles\/cpuid=(\d+)/.exec(out)?.[1] ?? NaN);
 
 const N = 5000;
-const single = run(['--l0', 'guests/build/bench-cpuid.elf', '--append', `n=${N}`]);
+const single = run(['--l0', 'guests/build/cpuid-bench.elf', '--append', `n=${N}`]);
 const s1 = single.stats;
 console.log('CPUID exit cost (simulated cycles per CPUID; the paper: OSDI 2010 §4.3, Figure 10)');
 console.log(
@@ -41,6 +41,7 @@ const configs: [string, string[], string][] = [
   ['L2, dirty merge + bulk copy', ['--no-drw'], ''],
   ['L2, DRW only', ['--no-dirty-merge', '--no-bulk-copy'], ''],
   ['L2, all optimizations', [], 'paper (PV DRW): ~11.9k, 2 L0 exits'],
+  ['L2, all opts, shadow-on-shadow', ['--mmu', 'shadow'], ''],
 ];
 for (const [label, flags, paper] of configs) {
   const r = run([
@@ -49,7 +50,7 @@ for (const [label, flags, paper] of configs) {
     ...flags,
     'guests/build/tvisor.elf',
     '--module',
-    `guests/build/bench-cpuid.elf=n=${N}`,
+    `guests/build/cpuid-bench.elf=n=${N}`,
   ]);
   const s = r.stats;
   const c = perCpuid(r.stdout);

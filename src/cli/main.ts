@@ -40,11 +40,14 @@ program
   )
   .option('--trace <file>', 'write a per-instruction trace to FILE (slow)')
   .option('--l0', 'run IMAGE as an L1 guest of the TypeScript hypervisor L0')
-  .option('--mmu <ept|shadow>', 'how L0 virtualizes L1 memory (with --l0; ept so far)')
+  .option(
+    '--mmu <ept|shadow>',
+    'how L0 virtualizes L1 memory (with --l0; default ept when the machine has EPT)',
+  )
   .option('--nested', 'give the L1 guest a virtual VT-x (with --l0): L1 may be a hypervisor')
   .option(
     '--nested-mmu <ept|shadow>',
-    'with --nested: EPT for L1 (ept02 = ept12 ∘ ept01) or none (L1 shadows L2)',
+    'with --nested: EPT for L1 (ept02 = ept12 ∘ ept01) or none (L1 shadows L2; always with L0 on shadow paging)',
   )
   .option('--no-drw', 'with --nested: trap L1 VMREAD/VMWRITE instead of serving them from a shadow VMCS')
   .option('--no-dirty-merge', 'with --nested: copy every vmcs12 guest field into vmcs02 at each nested entry')

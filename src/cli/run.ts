@@ -160,9 +160,10 @@ export function checkL0Options(o: RunOptions): void {
     (o.nestedMmu !== undefined || o.drw === false || o.dirtyMerge === false || o.bulkCopy === false)
   )
     throw new UserError('--nested-mmu, --no-drw, --no-dirty-merge and --no-bulk-copy apply to --nested runs');
-  if (o.nested && (o.mmu === 'shadow' || !o.ept))
+  // With L0 on shadow paging, L1 gets no EPT and shadows L2 itself: shadow-on-shadow.
+  if (o.nested && o.nestedMmu === 'ept' && (o.mmu === 'shadow' || !o.ept))
     throw new UserError(
-      '--nested needs L0 on EPT (shadow-on-shadow is not implemented): drop --mmu shadow / --no-ept',
+      '--nested-mmu ept needs L0 on EPT: with --mmu shadow or --no-ept, L1 gets no EPT (shadow-on-shadow); drop --nested-mmu ept',
     );
 }
 
@@ -170,7 +171,8 @@ export function checkL0Options(o: RunOptions): void {
 export function nestedOptions(o: RunOptions): NestedOptions | undefined {
   if (!o.nested) return undefined;
   return {
-    mmu: o.nestedMmu === 'shadow' ? 'shadow' : 'ept',
+    // L0 on shadow paging (--mmu shadow, --no-ept) can only give L1 no EPT: shadow-on-shadow.
+    mmu: o.nestedMmu === 'shadow' || o.mmu === 'shadow' || !o.ept ? 'shadow' : 'ept',
     drw: o.drw !== false,
     dirtyMerge: o.dirtyMerge !== false,
     bulkCopy: o.bulkCopy !== false,

@@ -9,12 +9,14 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { UserError } from '../common/index.js';
 import { validateScenario, type Scenario, type ScenarioVm } from '../l0/index.js';
+import { findMultibootHeader } from '../hw/boot/multiboot-header.js';
 import { readImage } from './run.js';
 
 export interface LoadedVm extends ScenarioVm {
   /** The image path as shown to the guest and in messages (relative to the working directory when possible). */
   imagePath: string;
   kernel: Uint8Array;
+  /** The multiboot modules: `modules`, then the L2 guests (`guests`), in file order. */
   loadedModules: { name: string; data: Uint8Array; args: string }[];
 }
 export interface LoadedScenario extends Scenario {
@@ -81,10 +83,24 @@ export function loadScenario(file: string): LoadedScenario {
       ...vm,
       imagePath: img.shown,
       kernel: img.data,
-      loadedModules: vm.modules.map((m, k) => {
-        const f = read(m.file, `vms[${i}].modules[${k}]`, 'module');
-        return { name: f.shown, data: f.data, args: m.args };
-      }),
+      loadedModules: [
+        ...vm.modules.map((m, k) => {
+          const f = read(m.file, `vms[${i}].modules[${k}]`, 'module');
+          return { name: f.shown, data: f.data, args: m.args };
+        }),
+        ...vm.guests.map((g, k) => {
+          const path = `vms[${i}].guests[${k}]`;
+          const f = read(g.image, path, 'image');
+          // L1 loads it, not L0: a guest that is no kernel is caught here, before anything runs.
+          try {
+            findMultibootHeader(f.data);
+          } catch (e) {
+            if (e instanceof UserError) throw new UserError(`${file}: ${path}: ${f.shown}: ${e.message}`);
+            throw e;
+          }
+          return { name: f.shown, data: f.data, args: g.args };
+        }),
+      ],
     };
   });
   return { ...sc, file, vms };

@@ -30,6 +30,10 @@ function vmRunOptions(vm: LoadedScenario['vms'][number], maxCycles: number): Run
     l0: true,
     mmu: vm.mmu,
     nested: vm.nested,
+    nestedMmu: vm.nestedMmu,
+    drw: vm.drw,
+    dirtyMerge: vm.dirtyMerge,
+    bulkCopy: vm.bulkCopy,
   };
 }
 

@@ -36,6 +36,13 @@ export const L0_COST = {
   shadowZap: 80,
   /** A guest page-table write: making the page writable for one instruction, snapshot and diff afterwards. */
   ptWrite: 900,
+  /**
+   * Shadow-on-shadow (mmu/spt02.ts), resynchronizing a stale spt02 root at a flush point: per
+   * page of L1's tables checked for writes (spt01's dirty flags) and per remembered entry of a
+   * written page compared with L1's memory (a cache-hot load and compare, as KVM's sync of an
+   * unsync shadow page reads each guest PTE).
+   */
+  shadowSyncEntry: 10,
   /** Reflecting a #PF to the guest (error code, CR2, event injection). */
   pfReflect: 200,
   /** MOV to CR3 under shadow paging: the CR3-switch cache lookup and root switch. */
@@ -87,4 +94,16 @@ export const L0_COST = {
   window: 100,
   /** INIT/SIPI: building a fresh vmcs01 for a vCPU in real mode (~45 VMWRITEs, as at VM creation). */
   vcpuStartup: 2000,
+  // ---- instruction emulation of guest state VM entry refuses (vmm/realmode/: real mode and
+  // protected mode with real-mode segments under shadow paging, KVM's handle_invalid_guest_state).
+  // Loading the state costs a VMREAD per field and writing it back a VMWRITE per changed field
+  // (`vmcsAccess`); CR writes, CPUID/MSRs, HLT and interrupts add their usual handler costs.
+  /**
+   * One emulated instruction: fetch (a guest linear-to-physical translation and a copy), decode
+   * and execute in software, without a VM exit: the `mmio` path less the exit bookkeeping and the
+   * device, i.e. KVM's x86_emulate_instruction per iteration of its invalid-state loop.
+   */
+  emulatedInsn: 800,
+  /** Each element a REP string instruction moves while emulated, beyond the instruction itself. */
+  emulatedStringElement: 40,
 } as const;

@@ -9,4 +9,5 @@ export {
   type Scenario,
   type ScenarioVm,
   type ScenarioModule,
+  type ScenarioGuest,
 } from './scenario.js';

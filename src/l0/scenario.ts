@@ -13,6 +13,12 @@ export interface ScenarioModule {
   file: string;
   args: string;
 }
+/** An L2 guest of an L1 hypervisor: a multiboot module of its VM (`FILE ARGS`). */
+export interface ScenarioGuest {
+  /** Path as written in the file (the CLI resolves it against the file's directory). */
+  image: string;
+  args: string;
+}
 export interface ScenarioVm {
   name: string;
   image: string;
@@ -22,8 +28,15 @@ export interface ScenarioVm {
   memMiB: number;
   cpus: number;
   mmu: 'ept' | 'shadow';
-  /** Expose VMX to the VM (an L1 hypervisor). Only `false` so far. */
+  /** Expose VMX to the VM (an L1 hypervisor), as `turtles run --l0 --nested`. */
   nested: boolean;
+  /** With `nested`: the options of `run --l0 --nested` (undefined: the CLI's default). */
+  nestedMmu?: 'ept' | 'shadow';
+  drw?: boolean;
+  dirtyMerge?: boolean;
+  bulkCopy?: boolean;
+  /** The L1 hypervisor's L2 guests: multiboot modules after `modules`, in this order. */
+  guests: ScenarioGuest[];
 }
 export interface Scenario {
   description: string;
@@ -38,8 +51,25 @@ export const DEFAULT_MEM_MIB = 128;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 
 const TOP_KEYS = ['description', 'vms'] as const;
-const VM_KEYS = ['name', 'image', 'args', 'modules', 'memMiB', 'cpus', 'mmu', 'nested', 'guests'] as const;
+const VM_KEYS = [
+  'name',
+  'image',
+  'args',
+  'modules',
+  'memMiB',
+  'cpus',
+  'mmu',
+  'nested',
+  'nestedMmu',
+  'drw',
+  'dirtyMerge',
+  'bulkCopy',
+  'guests',
+] as const;
 const MODULE_KEYS = ['file', 'args'] as const;
+const GUEST_KEYS = ['image', 'args'] as const;
+/** Keys that only mean something for a nested VM (nested: true). */
+const NESTED_ONLY = ['nestedMmu', 'drw', 'dirtyMerge', 'bulkCopy', 'guests'] as const;
 
 /** A short rendering of a bad value for messages (strings quoted, long values cut). */
 export function show(v: unknown): string {
@@ -72,6 +102,16 @@ class Checker {
     if (typeof v !== 'string') this.fail(path, `must be a string (got ${show(v)})`);
     if (opts.nonEmpty && v.trim() === '') this.fail(path, 'must not be empty');
     if (v.includes('\0')) this.fail(path, 'must not contain NUL characters');
+    return v;
+  }
+  bool(v: unknown, path: string): boolean | undefined {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'boolean') this.fail(path, `must be true or false (got ${show(v)})`);
+    return v;
+  }
+  mmu(v: unknown, path: string): 'ept' | 'shadow' | undefined {
+    if (v === undefined) return undefined;
+    if (v !== 'ept' && v !== 'shadow') this.fail(path, `must be "ept" or "shadow" (got ${show(v)})`);
     return v;
   }
   int(v: unknown, path: string, min: number, max: number, dflt: number): number {
@@ -125,23 +165,40 @@ export function validateScenario(data: unknown, file: string): Scenario {
     }
     const memMiB = c.int(v.memMiB, `${p}.memMiB`, 2, MAX_TOTAL_MEM_MIB, DEFAULT_MEM_MIB);
     const cpus = c.int(v.cpus, `${p}.cpus`, 1, MAX_CPUS, 1);
-    let mmu: 'ept' | 'shadow' = 'ept';
-    if (v.mmu !== undefined) {
-      if (v.mmu !== 'ept' && v.mmu !== 'shadow')
-        c.fail(`${p}.mmu`, `must be "ept" or "shadow" (got ${show(v.mmu)})`);
-      mmu = v.mmu;
+    const mmu = c.mmu(v.mmu, `${p}.mmu`) ?? 'ept';
+    const nested = c.bool(v.nested, `${p}.nested`) ?? false;
+    if (!nested)
+      for (const key of NESTED_ONLY)
+        if (v[key] !== undefined)
+          c.fail(
+            `${p}.${key}`,
+            key === 'guests'
+              ? 'L2 guests need an L1 hypervisor: set nested: true (VMX for this VM)'
+              : 'applies to nested VMs only: set nested: true (VMX for this VM)',
+          );
+    const nestedMmu = c.mmu(v.nestedMmu, `${p}.nestedMmu`);
+    const drw = c.bool(v.drw, `${p}.drw`);
+    const dirtyMerge = c.bool(v.dirtyMerge, `${p}.dirtyMerge`);
+    const bulkCopy = c.bool(v.bulkCopy, `${p}.bulkCopy`);
+    let guests: ScenarioGuest[] = [];
+    if (v.guests !== undefined) {
+      if (!Array.isArray(v.guests)) c.fail(`${p}.guests`, `must be a list (got ${show(v.guests)})`);
+      guests = v.guests.map((g, k): ScenarioGuest => {
+        const gp = `${p}.guests[${k}]`;
+        if (typeof g === 'string') return { image: c.string(g, gp, { nonEmpty: true }), args: '' };
+        const gg = c.mapping(g, gp, GUEST_KEYS);
+        return {
+          image: c.string(gg.image, `${gp}.image`, { nonEmpty: true }),
+          args: c.string(gg.args, `${gp}.args`, { optional: true }),
+        };
+      });
     }
-    let nested = false;
-    if (v.nested !== undefined) {
-      if (typeof v.nested !== 'boolean')
-        c.fail(`${p}.nested`, `must be true or false (got ${show(v.nested)})`);
-      if (v.nested)
-        c.fail(`${p}.nested`, 'nested virtualization (VMX for an L1 hypervisor) is not implemented yet');
-      nested = v.nested;
-    }
-    if (v.guests !== undefined)
-      c.fail(`${p}.guests`, 'L2 guests of an L1 hypervisor need nested: true, which is not implemented yet');
-    return { name, image, args, modules, memMiB, cpus, mmu, nested };
+    const vm: ScenarioVm = { name, image, args, modules, memMiB, cpus, mmu, nested, guests };
+    if (nestedMmu !== undefined) vm.nestedMmu = nestedMmu;
+    if (drw !== undefined) vm.drw = drw;
+    if (dirtyMerge !== undefined) vm.dirtyMerge = dirtyMerge;
+    if (bulkCopy !== undefined) vm.bulkCopy = bulkCopy;
+    return vm;
   });
   // L0 gives each VM whole 2 MiB pages (l0.ts); the sum has to fit below the PCI hole.
   const total = vms.reduce((s, v) => s + Math.ceil(v.memMiB / 2) * 2, 0);

@@ -24,6 +24,8 @@ export class Stats {
   instructions = 0;
   /** Slices that ended by L0's timer (a VM exit that is not the guest's doing). */
   slices = 0;
+  /** Guest instructions L0 emulated in software (guest state VM entry refuses: vmm/realmode/). */
+  emulatedInstructions = 0;
   /** L2 exits reflected to L1, and the L0 exits they caused (the paper's Figure 10). */
   reflected = 0;
   l0ExitsForReflected = 0;
@@ -74,6 +76,7 @@ export class Stats {
     this.idle += o.idle;
     this.slices += o.slices;
     this.instructions += o.instructions;
+    this.emulatedInstructions += o.emulatedInstructions;
     this.reflected += o.reflected;
     this.l0ExitsForReflected += o.l0ExitsForReflected;
   }

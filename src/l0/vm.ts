@@ -6,7 +6,8 @@
  *
  * vCPU lifecycle (SMP): vCPU 0 starts where the multiboot loader leaves a kernel; the others
  * wait for SIPI ('wait-sipi', L0-side: their vmcs01 is built when a start-up IPI arrives, in
- * real mode at vector × 4096, vmm/vcpu-setup.ts). INIT puts a vCPU back in wait-for-SIPI.
+ * real mode at vector × 4096, vmm/vcpu-setup.ts; under shadow paging L0 emulates that real-mode
+ * code, vmm/realmode/). INIT puts a vCPU back in wait-for-SIPI.
  * HLT makes a vCPU 'halted' until an interrupt it can take (or an NMI) arrives; the vLAPICs'
  * kicks wake it, and ask the running vCPU to yield so that the woken one runs promptly.
  */
@@ -29,7 +30,8 @@ import { buildEpt01, eptp } from './mmu/ept01.js';
 import { setupVmcs01, setupMsrBitmap, type Vmcs01Layout } from './vmm/vmcs01.js';
 import { Vcpu } from './vmm/vcpu.js';
 import { VPlatform, type VcpuSignals } from './vmm/vplatform.js';
-import { beforeEntry, afterExit } from './vmm/inject.js';
+import { beforeEntry, afterExit, reinjectVectored } from './vmm/inject.js';
+import { beforeL2Entry } from './nested/interrupts.js';
 import { platformControls, startupVmcs01 } from './vmm/vcpu-setup.js';
 import { vmread } from './vmm/guest-state.js';
 import { L0_COST } from './cost.js';
@@ -37,7 +39,6 @@ import { VMCS_FIELD as F } from './hw.js';
 import { Stats } from './stats.js';
 import type { MmuMode } from './mmu/mode.js';
 import { bootShadowRoot } from './mmu/shadow.js';
-import { REAL_MODE_UNSUPPORTED } from './vmm/cr-access.js';
 import type { NestedOptions } from './nested/options.js';
 import { enableNested } from './nested/setup.js';
 
@@ -204,7 +205,9 @@ export class Vm {
     const t0 = h.cycles;
     const vector = v.sipiVector;
     v.sipiVector = -1;
-    startupVmcs01(h, this.layout(v), vector);
+    // Under shadow paging the AP starts on the identity shadow root, its real mode emulated by L0.
+    const shadow = this.mmu === 'shadow';
+    startupVmcs01(h, { ...this.layout(v), shadowCr3: shadow ? bootShadowRoot(this, v) : undefined }, vector);
     platformControls(h, v.virtualApic);
     v.tprThreshold = 0;
     v.windows = 0;
@@ -214,8 +217,8 @@ export class Vm {
     v.setSavedReg(2, h.cpuid(1, 0)[0]);
     h.charge(L0_COST.vcpuStartup);
     this.stats.l0 += h.cycles - t0;
-    // A SIPI starts the vCPU in real mode, which shadow paging cannot run (cr-access.ts).
-    if (this.mmu === 'shadow') v.stop(REAL_MODE_UNSUPPORTED);
+    // Real mode needs unrestricted guest, which needs EPT: under shadow paging L0 emulates it.
+    v.emulating = shadow;
   }
 
   /** The first end wins (a debug-exit after a stop does not overwrite the report). */
@@ -261,14 +264,21 @@ export class Vm {
 
   /**
    * Called before every VM entry of a loaded vCPU: event injection (vmm/inject.ts). While the
-   * vCPU runs L2 (--nested) L1's interrupts are the nesting code's business (src/l0/nested).
+   * vCPU runs L2 (--nested), L1's interrupts go to L2 or exit to L1 (nested/interrupts.ts); after
+   * such an exit L1 runs and gets its own injection.
    */
   beforeEntry(vcpu: Vcpu): void {
+    if (vcpu.level === 'L2' && vcpu.nested) beforeL2Entry(this, vcpu, vcpu.nested);
     if (vcpu.level === 'L1') beforeEntry(this, vcpu);
   }
   /** Called after every VM exit (`r`) or end of slice (undefined), before the exit is handled. */
   afterExit(vcpu: Vcpu, r: ExitRecord | undefined): void {
-    if (vcpu.level !== 'L1') return;
+    if (vcpu.nested) vcpu.nested.l2Ran = vcpu.level === 'L2';
+    if (vcpu.level !== 'L1') {
+      // An L2 exit L0 handles resumes L2 with the interrupted event; a reflected one overwrites it.
+      if (r) reinjectVectored(this.host, r);
+      return;
+    }
     if (r) afterExit(this, vcpu, r);
     else this.platform.lapics[vcpu.index].tpr = this.host.mem.read8(vcpu.virtualApic + 0x80);
   }

@@ -45,7 +45,7 @@ test('tvisor under --l0 without --nested finds no VMX and ends with a non-zero c
 test('a single-level CPUID exit costs ~2.5k cycles: ~1.5k in L0, ~1.0k in switches (the paper, §4.3)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'turtles-l0-'));
   const stats = join(dir, 's.json');
-  const r = runKernel('bench-cpuid', ['--l0', '--append', 'n=2000', '--stats', stats]);
+  const r = runKernel('cpuid-bench', ['--l0', '--append', 'n=2000', '--stats', stats]);
   assert.equal(r.status, 1, r.stderr);
   const s = JSON.parse(readFileSync(stats, 'utf8'));
   const cpuid = s.exits.find((e: { reason: string }) => e.reason === 'CPUID');
@@ -62,7 +62,7 @@ test('a single-level CPUID exit costs ~2.5k cycles: ~1.5k in L0, ~1.0k in switch
 test('bad --l0 options: one clear line', () => {
   for (const [args, re] of [
     [['--l0', '--mmu', 'ept', '--no-ept'], /needs EPT/],
-    [['--l0', '--nested', '--mmu', 'shadow'], /shadow-on-shadow is not implemented/],
+    [['--l0', '--nested', '--mmu', 'shadow', '--nested-mmu', 'ept'], /--nested-mmu ept needs L0 on EPT/],
     [['--l0', '--mmu', 'nommu'], /ept or shadow/],
     [['--mmu', 'ept'], /apply to --l0/],
   ] as const) {

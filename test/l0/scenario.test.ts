@@ -65,13 +65,12 @@ test('validation: each problem is one line naming the file and the path of the v
     ['cpus9.yaml', vm('    cpus: 9\n'), /vms\[0\]\.cpus: must be an integer between 1 and 8 \(got 9\)/],
     ['mmu.yaml', vm('    mmu: npt\n'), /vms\[0\]\.mmu: must be "ept" or "shadow" \(got "npt"\)/],
     ['args.yaml', vm('    args: 5\n'), /vms\[0\]\.args: must be a string \(got 5\)/],
-    [
-      'nested.yaml',
-      vm('    nested: true\n'),
-      /vms\[0\]\.nested: nested virtualization .* not implemented yet/,
-    ],
     ['nestedno.yaml', vm('    nested: no\n'), /vms\[0\]\.nested: must be true or false \(got "no"\)/],
-    ['guests.yaml', vm('    guests: []\n'), /vms\[0\]\.guests: .*not implemented yet/],
+    [
+      'guests.yaml',
+      vm('    guests: []\n'),
+      /vms\[0\]\.guests: L2 guests need an L1 hypervisor: set nested: true/,
+    ],
     ['mods.yaml', vm('    modules: x.elf\n'), /vms\[0\]\.modules: must be a list \(got "x.elf"\)/],
     ['modkey.yaml', vm('    modules:\n      - path: x\n'), /vms\[0\]\.modules\[0\]\.path: unknown key/],
     ['name.yaml', `vms:\n  - name: "a b"\n    image: ${hello}\n`, /vms\[0\]\.name: must be 1-32 letters/],
@@ -136,6 +135,7 @@ test('validation is pure data: defaults, module forms, relative paths resolve ag
     cpus: 1,
     mmu: 'ept',
     nested: false,
+    guests: [],
   });
   assert.deepEqual(parseScenarioText('{"vms": []}', 'a.json'), { vms: [] });
   // An image next to the scenario file, named relatively, is found from any working directory.

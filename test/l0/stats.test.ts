@@ -53,7 +53,7 @@ test('Stats: cycles() adds every part; merge adds counters; cyclesJson names a g
 test('run --l0 --stats: the DESIGN.md fields, and L1 + L0 + switches + idle = total', () => {
   for (const [image, args] of [
     ['cpu-paging', []],
-    ['bench-cpuid', ['--append', 'n=3000']],
+    ['cpuid-bench', ['--append', 'n=3000']],
     // Long enough to span several of L0's slices (each ends with a timer exit).
     ['bench-loop', ['--append', 'iters=1000000']],
   ] as const) {
@@ -85,7 +85,7 @@ test('up --stats: per-VM parts add up to each VM total, and the VMs (with idle) 
       vms: [
         { name: 'a', image: resolve('guests/build/cpu-paging.elf'), memMiB: 32 },
         { name: 'b', image: resolve('guests/build/bench-loop.elf'), args: 'iters=600000', memMiB: 16 },
-        { name: 'c', image: resolve('guests/build/bench-cpuid.elf'), args: 'n=500', memMiB: 16 },
+        { name: 'c', image: resolve('guests/build/cpuid-bench.elf'), args: 'n=500', memMiB: 16 },
       ],
     }),
   );

@@ -89,7 +89,7 @@ export function walkEpt12(v: Vcpu, eptp12: number, gpa2: number): Ept12Walk {
     }
     if (bad) return { ok: false, misconfig: true, rights: 0, l1Gpa: 0 };
     rights &= r;
-    const frame = (hi & 0xfffff) * 4294967296 + (lo & 0xfffff000);
+    const frame = (hi & 0xfffff) * 4294967296 + ((lo & 0xfffff000) >>> 0);
     if (leaf) {
       const size = 2 ** shift;
       return { ok: true, misconfig: false, rights, l1Gpa: frame - (frame % size) + (gpa2 % size) };

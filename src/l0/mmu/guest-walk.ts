@@ -108,8 +108,13 @@ const TWO32 = 4294967296;
  * from GUEST_CR0/GUEST_CR4 (SDM 3C §25.3). CR3 and EFER: under EPT the guest's own (GUEST_CR3,
  * GUEST_IA32_EFER); under shadow paging the values L0 keeps for the guest (GUEST_CR3 then holds
  * the shadow root, and EFER.LME/LMA may differ while the guest has paging off).
+ *
+ * While the vCPU runs L2 under shadow-on-shadow (nested/spt02-exits.ts), L2's registers as L1
+ * set them — CR3 is then L1's table for L2, in L1-physical memory, and CR0/CR4 are the values
+ * the processor would translate with on L1's vmcs12 (not L2's read shadows).
  */
 export function guestPaging(vcpu: Vcpu): GuestPaging {
+  if (vcpu.level === 'L2' && vcpu.nested?.l2Paging) return vcpu.nested.l2Paging;
   const h = vcpu.host;
   const rd = (enc: number): bigint => h.vmread(enc) as bigint;
   const cr0m = rd(F.CR0_GUEST_HOST_MASK),

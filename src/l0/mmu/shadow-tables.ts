@@ -10,6 +10,8 @@
  * everything (P, R/W, U/S; never XD): every restriction is in the leaf, built by `shadowLeaf`.
  */
 import type { PhysMem } from '../hw.js';
+import type { Vm } from '../vm.js';
+import { L0_COST } from '../cost.js';
 
 export type ShadowFormat = 'pae' | '4-level';
 
@@ -38,9 +40,30 @@ export function shadowLeaf(hpa: number, r: LeafRights): [number, number] {
   return [lo | 0, hi | 0];
 }
 
+/** The low dword of a shadow leaf with write access (and so the preset dirty flag) taken away. */
+export function readOnlyLeaf(lo: number): number {
+  return lo & ~(W | D);
+}
+
 /** Linear address (signed number for the canonical upper half) as an unsigned 48-bit value. */
 function u48(la: number): number {
   return la < 0 ? la + 2 ** 48 : la;
+}
+
+/** Shadow table pages from L0's page pool for a VM, counted (for a cap) and charged as built. */
+export class ShadowPages {
+  inUse = 0;
+  constructor(private readonly vm: Pick<Vm, 'pages' | 'host'>) {}
+  readonly alloc = (): number => {
+    const p = this.vm.pages.alloc();
+    this.inUse++;
+    this.vm.host.charge(L0_COST.shadowTable);
+    return p;
+  };
+  readonly release = (p: number): void => {
+    this.vm.pages.release(p);
+    this.inUse--;
+  };
 }
 
 export class ShadowRoot {

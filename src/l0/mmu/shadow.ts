@@ -36,7 +36,7 @@ import {
   type GuestPaging,
   type GuestWalkOk,
 } from './guest-walk.js';
-import { ShadowRoot, shadowLeaf } from './shadow-tables.js';
+import { ShadowRoot, ShadowPages, shadowLeaf, readOnlyLeaf } from './shadow-tables.js';
 import { WriteTracker } from './shadow-track.js';
 
 /** Shadow roots kept for recently used guest CR3s (KVM kept 4 "previous roots"; we keep a few more). */
@@ -120,24 +120,35 @@ export class ShadowMmu {
   private readonly active = new Map<Vcpu, ShadowRoot>();
   private readonly steps = new Map<Vcpu, Step[]>();
   /** Shadow table pages held from L0's pool. */
-  pagesInUse = 0;
+  private readonly pool: ShadowPages;
+  get pagesInUse(): number {
+    return this.pool.inUse;
+  }
   pageCap = SHADOW_PAGE_CAP;
+  /**
+   * Called with each guest frame that becomes a tracked page table (its mappings in this MMU's
+   * roots were just made read-only): spt02 (mmu/spt02.ts) write-protects its own mappings of it.
+   */
+  readonly onPageTable: ((gfn: number) => void)[] = [];
+  /**
+   * Dirty logging (for spt02, mmu/spt02.ts): the write epoch of each logged guest frame, which
+   * changes whenever the guest may have written the frame since the previous `writeEpoch`. The
+   * writable leaves of a logged frame are built with the dirty flag clear, so the processor sets
+   * it at the guest's first write (SDM 3A §4.8) without any exit; `writeEpoch` reads and clears
+   * those flags. Writes the flags cannot show — a leaf dropped or rebuilt after a write, L0's own
+   * writes, single-stepped page-table writes — bump the epoch where they happen.
+   */
+  private readonly logged = new Map<number, number>();
+  /** Writable mappings of guest frames outside this MMU's roots (spt02's leaves): such a frame counts as written. */
+  readonly foreignWritable = new Map<number, number>();
 
-  constructor(readonly vm: Vm) {}
+  constructor(readonly vm: Vm) {
+    this.pool = new ShadowPages(vm);
+  }
 
   private get mem() {
     return this.vm.host.mem;
   }
-  private readonly alloc = (): number => {
-    const p = this.vm.pages.alloc();
-    this.pagesInUse++;
-    this.vm.host.charge(L0_COST.shadowTable);
-    return p;
-  };
-  private readonly release = (p: number): void => {
-    this.vm.pages.release(p);
-    this.pagesInUse--;
-  };
 
   /** The root a vCPU runs on, if any. */
   rootOf(vcpu: Vcpu): ShadowRoot | undefined {
@@ -163,7 +174,7 @@ export class ShadowMmu {
         this.counters.rootHits++;
       } else {
         if (this.pagesInUse >= this.pageCap) this.reclaim();
-        r = new ShadowRoot(key, p.efer & 0x400n ? '4-level' : 'pae', this.mem, this.alloc);
+        r = new ShadowRoot(key, p.efer & 0x400n ? '4-level' : 'pae', this.mem, this.pool.alloc);
         this.counters.rootMisses++;
       }
       this.roots.push(r);
@@ -199,10 +210,13 @@ export class ShadowMmu {
   }
   /** Free a root no vCPU uses (its translations were flushed when the vCPUs left it). */
   private dropRoot(r: ShadowRoot): void {
-    for (const s of [...r.slots]) this.tracker.remove(s);
+    for (const s of [...r.slots]) {
+      const info = this.tracker.remove(s);
+      if (info) this.retireLeaf(s, info.gfn);
+    }
     const k = this.roots.indexOf(r);
     if (k >= 0) this.roots.splice(k, 1);
-    r.free(this.release);
+    r.free(this.pool.release);
   }
   /** Over the page cap: free every root not in use, then drop the leaves of those in use. */
   reclaim(): void {
@@ -230,11 +244,16 @@ export class ShadowMmu {
     const hpa = this.vm.gpaToHpa(w.frameGpa);
     if (hpa < 0) throw new Error('L0: shadow fill of a frame outside the VM RAM');
     const slot = root.leafSlot(la, true);
-    const had = this.tracker.remove(slot) !== undefined;
+    const old = this.tracker.remove(slot);
+    const had = old !== undefined;
+    if (old) this.retireLeaf(slot, old.gfn);
     const gfn = w.frameGpa / 4096;
     const info = { root, la, gfn, deps: w.entries, writable: false };
     const fresh = this.tracker.add(slot, info);
-    for (const g of fresh) this.writeProtect(g, slot);
+    for (const g of fresh) {
+      this.writeProtect(g, slot);
+      for (const f of this.onPageTable) f(g);
+    }
     // A walk through a page (other than for a write to it) shows it is in use as a page table.
     if (!forWrite) for (const e of w.entries) this.tracker.writes.delete(Math.floor(e / 4096));
     let user = w.user;
@@ -248,7 +267,7 @@ export class ShadowMmu {
     if (this.tracker.isTracked(gfn)) writable = false;
     info.writable = writable;
     const [lo, hi] = shadowLeaf(hpa, { writable, user, nx: w.nx });
-    this.mem.write32(slot, lo);
+    this.mem.write32(slot, this.logged.has(gfn) ? lo & ~D : lo);
     this.mem.write32(slot + 4, hi);
     if (had) this.flushLa(la);
     this.counters.fills++;
@@ -262,7 +281,8 @@ export class ShadowMmu {
       const info = this.tracker.slots.get(s)!;
       if (s === except || !info.writable) continue;
       info.writable = false;
-      this.mem.write32(s, this.mem.read32(s) & ~(W | D));
+      this.retireLeaf(s, gfn);
+      this.mem.write32(s, readOnlyLeaf(this.mem.read32(s)));
       this.flushLa(info.la);
       this.vm.host.charge(L0_COST.shadowZap);
     }
@@ -272,6 +292,7 @@ export class ShadowMmu {
   zap(slot: number): void {
     const info = this.tracker.remove(slot);
     if (!info) return;
+    this.retireLeaf(slot, info.gfn);
     this.mem.write32(slot, 0);
     this.mem.write32(slot + 4, 0);
     this.flushLa(info.la);
@@ -289,6 +310,7 @@ export class ShadowMmu {
    * of a shadow-paged VM must call this (`noteGuestWrite`).
    */
   guestWrote(gpa: number, len: number): void {
+    for (let g = Math.floor(gpa / 4096); g * 4096 < gpa + len; g++) this.wrote(g);
     for (let a = gpa - (gpa % 4); a < gpa + len; a += 4) {
       if (!this.tracker.isTracked(Math.floor(a / 4096))) {
         a = Math.floor(a / 4096) * 4096 + 4092; // skip the rest of an untracked page
@@ -310,12 +332,12 @@ export class ShadowMmu {
     const n = (this.tracker.writes.get(gfn) ?? 0) + 1;
     if (n > FLOOD_WRITES) {
       this.counters.floods++;
-      for (const s of this.tracker.pageDependents(gfn)) this.zap(s);
-      this.tracker.writes.delete(gfn);
+      this.unprotect(gfn);
       this.fill(vcpu, la, w, access, p, true);
       return;
     }
     this.tracker.writes.set(gfn, n);
+    this.wrote(gfn); // the dirty flag set for the single step is cleared before anyone reads it
     const slot = this.fill(vcpu, la, w, access, p, true);
     const hpa = this.vm.gpaToHpa(w.frameGpa);
     const list = this.steps.get(vcpu) ?? [];
@@ -332,6 +354,50 @@ export class ShadowMmu {
     }
     this.counters.ptWrites++;
     this.vm.host.charge(L0_COST.ptWrite);
+  }
+
+  /**
+   * The write epoch of guest frame `gfn` (dirty logging, see `logged`), logging it from now on:
+   * it differs from the value of the previous call iff the guest may have written the frame in
+   * between (through this MMU's leaves, or a writable mapping of spt02's).
+   */
+  writeEpoch(gfn: number): number {
+    const e = this.logged.get(gfn);
+    let written = false;
+    for (const s of this.tracker.mappingsOf(gfn)) {
+      const lo = this.mem.read32(s);
+      if (!(lo & D)) continue;
+      // The processor set it (or the leaf predates logging): clear it and its TLB copy.
+      written = true;
+      this.mem.write32(s, lo & ~D);
+      this.flushLa(this.tracker.slots.get(s)!.la);
+    }
+    if (e === undefined) {
+      this.logged.set(gfn, 0);
+      return 0;
+    }
+    if (!written && !this.foreignWritable.get(gfn)) return e;
+    this.logged.set(gfn, e + 1);
+    return e + 1;
+  }
+  /** The guest may have written logged frame `gfn` in a way no dirty flag shows. */
+  private wrote(gfn: number): void {
+    const e = this.logged.get(gfn);
+    if (e !== undefined) this.logged.set(gfn, e + 1);
+  }
+  /** A leaf mapping `gfn` is being cleared, rebuilt or write-protected: keep what its dirty flag says. */
+  private retireLeaf(slot: number, gfn: number): void {
+    if (this.mem.read32(slot) & D) this.wrote(gfn);
+  }
+
+  /**
+   * Stop treating guest frame `gfn` as a page table: drop the leaves derived from its entries,
+   * so that it is no longer tracked and may be mapped writable (write flooding; a write to it
+   * from L2 under shadow-on-shadow, mmu/spt02.ts). A later walk through it tracks it again.
+   */
+  unprotect(gfn: number): void {
+    for (const s of this.tracker.pageDependents(gfn)) this.zap(s);
+    this.tracker.writes.delete(gfn);
   }
 
   /** True while `vcpu` single-steps a page-table write. */
@@ -363,7 +429,7 @@ export class ShadowMmu {
       }
       const info = this.tracker.slots.get(st.slot);
       if (info && !info.writable) {
-        this.mem.write32(st.slot, this.mem.read32(st.slot) & ~(W | D));
+        this.mem.write32(st.slot, readOnlyLeaf(this.mem.read32(st.slot)));
         this.flushLa(info.la);
       }
     }

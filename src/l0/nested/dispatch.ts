@@ -8,14 +8,18 @@ import { VMCS_FIELD as F, VMX_BITS as B, type ExitRecord, type RunOutcome } from
 import type { Vcpu } from '../vmm/vcpu.js';
 import { exitName } from '../vmm/exits.js';
 import type { NestedVcpu } from './state.js';
+import { l1Write32 } from './l1mem.js';
 import { emulateVmxInstruction, vmFailValid } from './vmx-insns.js';
 import { nestedEntry, entryFailureToL1, totalExits } from './entry.js';
 import { reflectToL1, exit12From } from './reflect.js';
-import { l0WantsExit, l1WantsExit } from './wants.js';
+import { l0WantsExit, l1WantsExit, isPageFault } from './wants.js';
+import { l2PageFault, isL2PagingExit, l2PagingExit } from './spt02-exits.js';
 import { get12 } from './vmcs02.js';
-import { handleEpt02Violation } from '../mmu/ept02.js';
+import { handleEpt02Violation, walkEpt12 } from '../mmu/ept02.js';
+import { emulateMmio } from '../vmm/mmio.js';
 import { injectException, skipInstruction, readGpr, GP } from '../vmm/guest-state.js';
 import { MSR_FEATURE_CONTROL, FEATURE_CONTROL_VALUE } from './caps.js';
+import { shadowSetCr4 } from '../vmm/cr-access.js';
 import { L0_COST } from '../cost.js';
 
 const R = B.R;
@@ -111,6 +115,13 @@ function cr4Write(v: Vcpu, r: ExitRecord): void {
   // Clearing VMXE in VMX operation is #GP (fixed bit, §23.8).
   if (n.vmxon && !(value & 0x2000n)) return injectException(h, GP, 0);
   if (value & ~BigInt(n.caps.cr4Fixed1 >>> 0)) return injectException(h, GP, 0);
+  if (v.vm.mmu === 'shadow') {
+    // L0 shadowing L1: shadow paging's checks and root switch (which know no VMXE: VMX is hidden
+    // without --nested); the read shadow then shows L1 its VMXE.
+    if (!shadowSetCr4({ vm: v.vm, vcpu: v, host: h }, value & ~0x2000n)) return injectException(h, GP, 0);
+    h.vmwrite(F.CR4_READ_SHADOW, value);
+    return skipInstruction(h, r.instructionLength);
+  }
   h.vmwrite(F.CR4_READ_SHADOW, value);
   h.vmwrite(F.GUEST_CR4, value | 0x2000n);
   skipInstruction(h, r.instructionLength);
@@ -120,6 +131,12 @@ function cr4Write(v: Vcpu, r: ExitRecord): void {
 function l2Exit(v: Vcpu, n: NestedVcpu, r: ExitRecord): void {
   const h = v.host;
   const v12 = n.current!;
+  if (r.vmxAbort) {
+    // vmcs02's MSR-store list is L1's: an MSR it names cannot be read. On hardware L1's logical
+    // processor takes a VMX abort and shuts down (SDM 3C §27.7); here at the first exit from L2.
+    l1Write32(v.vm, v12.addr + 4, r.vmxAbort);
+    return v.stop(`VMX abort ${r.vmxAbort}: L1's VM-exit MSR-store list names an MSR that cannot be read`);
+  }
   const t0 = h.cycles;
   h.charge(L0_COST.reflectDecision);
   const proc12 = Number(get12(v12, F.CPU_BASED_VM_EXEC_CONTROL));
@@ -127,7 +144,17 @@ function l2Exit(v: Vcpu, n: NestedVcpu, r: ExitRecord): void {
     proc12 & B.CPU_SECONDARY && Number(get12(v12, F.SECONDARY_VM_EXEC_CONTROL)) & B.SEC_EPT
       ? Number(get12(v12, F.EPT_POINTER))
       : -1;
-  if (l0WantsExit(r) && ept12 >= 0) {
+  const eptFault = r.reason === R.EPT_VIOLATION || r.reason === R.EPT_MISCONFIG;
+  const l0Shadow = v.vm.mmu === 'shadow';
+  if (l0WantsExit(r, l0Shadow) && !(eptFault && ept12 >= 0)) {
+    // A physical interrupt or NMI, or an EPT fault in ept01 (L1 gave L2 its own physical address
+    // space: an access outside RAM is L1's MMIO, emulated on L1's platform as for L1).
+    v.vm.stats.l0 += h.cycles - t0;
+    // Shadow-on-shadow: every #PF of L2 goes to spt02 first (spt02-exits.ts).
+    if (l0Shadow && isPageFault(r)) return l2PageFaultExit(v, n, r);
+    return v.handleInL0(r);
+  }
+  if (eptFault) {
     v.vm.stats.l0 += h.cycles - t0;
     if (r.reason === R.EPT_MISCONFIG)
       // ept02 entries are L0's and well formed: a misconfiguration cannot come from them.
@@ -145,10 +172,32 @@ function l2Exit(v: Vcpu, n: NestedVcpu, r: ExitRecord): void {
       'L0',
     );
     if (!out || out.kind === 'fixed') return;
-    if (out.kind === 'l1-mmio')
-      return v.stop(
-        `L2 accessed L1 guest-physical 0x${out.l1Gpa.toString(16)} (not RAM) through ept12: emulating L1's MMIO for L2 is not supported`,
+    if (out.kind === 'l1-mmio') {
+      // ept12 maps the page to one of L1's devices (e.g. L1 passes its xAPIC page through):
+      // L0 emulates the access on L1's platform, fetching L2's instruction through L2's page
+      // tables in L2-physical memory, which ept12 translates (as KVM does for nested MMIO).
+      const l1Gpa = out.l1Gpa;
+      const l2Memory = {
+        host: v.vm.host,
+        gpaToHpa: (gpa2: number): number => {
+          const w = walkEpt12(v, ept12, gpa2);
+          return w.ok ? v.vm.gpaToHpa(w.l1Gpa) : -1;
+        },
+      };
+      return inL0(
+        v,
+        r,
+        () =>
+          emulateMmio(
+            { vm: v.vm, vcpu: v, host: h, exit: r },
+            l1Gpa,
+            (Number(r.qualification) & 2) !== 0,
+            l2Memory,
+          ),
+        'L2',
+        'L0',
       );
+    }
     const x =
       out.kind === 'violation'
         ? exit12From(r, { qualification: out.qualification })
@@ -160,7 +209,19 @@ function l2Exit(v: Vcpu, n: NestedVcpu, r: ExitRecord): void {
     return reflect(v, n, r, exit12From(r));
   }
   v.vm.stats.l0 += h.cycles - t0;
+  // Shadow-on-shadow: L2's CR accesses, INVLPG, INVPCID and EFER accesses act on L2's registers.
+  if (isL2PagingExit(v, r)) return inL0(v, r, () => l2PagingExit(v, n, r), 'L2', 'L0');
   v.handleInL0(r);
+}
+
+/** A #PF exit from L2 under shadow-on-shadow: spt02 filled (or #PF to L2) by L0, or reflected. */
+function l2PageFaultExit(v: Vcpu, n: NestedVcpu, r: ExitRecord): void {
+  const h = v.host;
+  const t0 = h.cycles;
+  const out = l2PageFault(v, n, r, (x) => l1WantsExit(v, n.current!, x));
+  v.vm.stats.l0 += h.cycles - t0;
+  if (out.kind === 'reflect') return reflect(v, n, r, out.exit);
+  inL0(v, r, () => {}, 'L2', 'L0');
 }
 
 function reflect(v: Vcpu, n: NestedVcpu, r: ExitRecord, x: ReturnType<typeof exit12From>): void {

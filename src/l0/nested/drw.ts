@@ -37,14 +37,18 @@ export function setupDrw(v: Vcpu, n: NestedVcpu): void {
     const bit = enc & 0x7fff;
     mem.write8(bitmap + (bit >> 3), mem.read8(bitmap + (bit >> 3)) & ~(1 << (bit & 7)));
   };
+  // Read-only (exit-information) fields are writable in the shadow too when L1's
+  // IA32_VMX_MISC[29] says VMWRITE may write any field (the hardware then allows it as well,
+  // SDM 3C §30.3 VMWRITE); otherwise L1's write exits and L0 fails it with error 13.
+  const writable = (enc: number): boolean => !fieldReadOnly(enc) || n.caps.vmwriteAnyField;
   for (const enc of SHADOWED_FIELDS) {
     if (!n.caps.fields.has(enc)) continue;
     clear(readBitmap, enc);
-    if (!fieldReadOnly(enc)) clear(writeBitmap, enc);
+    if (writable(enc)) clear(writeBitmap, enc);
     // 64-bit fields: the "high" encoding too.
     if (((enc >> 13) & 3) === 1) {
       clear(readBitmap, enc | 1);
-      if (!fieldReadOnly(enc)) clear(writeBitmap, enc | 1);
+      if (writable(enc)) clear(writeBitmap, enc | 1);
     }
   }
   h.vmclear(n.shadowVmcs);

@@ -4,11 +4,20 @@
  * segments and descriptor tables, RIP/RSP/RFLAGS), done by L0 because L1's "VM exit" is
  * an entry from L0 to L1 on vmcs01.
  */
-import { VMCS_FIELD as F, VMX_BITS as B, type Vmcs, type VmxHost } from '../hw.js';
+import { VMCS_FIELD as F, VMX_BITS as B, type Vmcs } from '../hw.js';
+import type { Vcpu } from '../vmm/vcpu.js';
 import { get12 } from './vmcs02.js';
+import { SHADOW_CR0_MASK, shadowRealCr4, shadowRealEfer } from '../vmm/cr-access.js';
+import { shadowOf } from '../mmu/shadow.js';
 
-/** vmcs01 must be current. */
-export function loadL1HostState(h: VmxHost, v12: Vmcs): void {
+/**
+ * vmcs01 must be current. Under shadow paging of L1 (shadow-on-shadow) CR0/CR4 go through L0's
+ * masks and read shadows, and CR3 and EFER are the ones L0 keeps for L1 (vmm/cr-access.ts): L1
+ * resumes on the spt01 root of its host CR3.
+ */
+export function loadL1HostState(v: Vcpu, v12: Vmcs): void {
+  const h = v.host;
+  const shadow = v.vm.mmu === 'shadow';
   const g = (enc: number): bigint => get12(v12, enc);
   const w = (enc: number, val: bigint | number): void => {
     h.vmwrite(enc, val);
@@ -16,20 +25,23 @@ export function loadL1HostState(h: VmxHost, v12: Vmcs): void {
   const exit12 = Number(g(F.VM_EXIT_CONTROLS));
   const long = (exit12 & B.EXIT_HOST_ADDR_SPACE) !== 0;
   // CR0/CR4: L0 keeps NE and VMXE set (fixed in VMX operation) and shows L1 its own values.
-  w(F.GUEST_CR0, g(F.HOST_CR0) | 0x20n);
+  w(F.GUEST_CR0, g(F.HOST_CR0) | (shadow ? SHADOW_CR0_MASK : 0x20n));
   w(F.CR0_READ_SHADOW, g(F.HOST_CR0));
-  w(F.GUEST_CR3, g(F.HOST_CR3));
-  w(F.GUEST_CR4, g(F.HOST_CR4) | 0x2000n);
+  if (shadow) v.guestCr3 = g(F.HOST_CR3);
+  else w(F.GUEST_CR3, g(F.HOST_CR3));
+  w(F.GUEST_CR4, shadow ? shadowRealCr4(g(F.HOST_CR4)) : g(F.HOST_CR4) | 0x2000n);
   w(F.CR4_READ_SHADOW, g(F.HOST_CR4));
   w(F.GUEST_DR7, 0x400);
   w(F.GUEST_IA32_DEBUGCTL, 0);
   w(F.GUEST_SYSENTER_CS, g(F.HOST_IA32_SYSENTER_CS));
   w(F.GUEST_SYSENTER_ESP, g(F.HOST_IA32_SYSENTER_ESP));
   w(F.GUEST_SYSENTER_EIP, g(F.HOST_IA32_SYSENTER_EIP));
-  let efer = exit12 & B.EXIT_LOAD_EFER ? g(F.HOST_IA32_EFER) : (h.vmread(F.GUEST_IA32_EFER) as bigint);
+  const efer01 = shadow ? v.guestEfer : (h.vmread(F.GUEST_IA32_EFER) as bigint);
+  let efer = exit12 & B.EXIT_LOAD_EFER ? g(F.HOST_IA32_EFER) : efer01;
   // LMA and LME follow the host address-space size (§27.5.1).
   efer = long ? efer | 0x500n : efer & ~0x500n;
-  w(F.GUEST_IA32_EFER, efer);
+  if (shadow) v.guestEfer = efer;
+  w(F.GUEST_IA32_EFER, shadow ? shadowRealEfer(efer) : efer);
   const entry01 = h.vmread(F.VM_ENTRY_CONTROLS) as bigint;
   w(F.VM_ENTRY_CONTROLS, long ? entry01 | BigInt(B.ENTRY_IA32E) : entry01 & ~BigInt(B.ENTRY_IA32E));
   if (exit12 & B.EXIT_LOAD_PAT) w(F.GUEST_IA32_PAT, g(F.HOST_IA32_PAT));
@@ -101,4 +113,9 @@ export function loadL1HostState(h: VmxHost, v12: Vmcs): void {
   w(F.GUEST_ACTIVITY_STATE, 0);
   w(F.GUEST_PENDING_DBG_EXCEPTIONS, 0);
   w(F.VM_ENTRY_INTR_INFO_FIELD, 0);
+  // L1 resumes on the spt01 root of its host paging state (the vCPU still counts as in L2 here).
+  if (shadow) {
+    const p = { cr0: g(F.HOST_CR0), cr3: v.guestCr3, cr4: g(F.HOST_CR4), efer };
+    w(F.GUEST_CR3, shadowOf(v.vm).activateWith(v, p));
+  }
 }

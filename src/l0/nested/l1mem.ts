@@ -5,6 +5,7 @@
  * hostile L1 pointing L0 at L0's or another VM's memory only ever reaches its own RAM.
  */
 import type { Vm } from '../vm.js';
+import { noteGuestWrite } from '../mmu/shadow.js';
 
 export function l1Read32(vm: Vm, gpa: number): number {
   const hpa = vm.gpaToHpa(gpa);
@@ -17,7 +18,9 @@ export function l1Read8(vm: Vm, gpa: number): number {
 }
 export function l1Write32(vm: Vm, gpa: number, v: number): void {
   const hpa = vm.gpaToHpa(gpa);
-  if (hpa >= 0 && vm.gpaToHpa(gpa + 3) >= 0) vm.host.mem.write32(hpa, v);
+  if (hpa < 0 || vm.gpaToHpa(gpa + 3) < 0) return;
+  vm.host.mem.write32(hpa, v);
+  noteGuestWrite(vm, gpa, 4); // L0 shadowing L1: a write to one of L1's page tables (mmu/shadow.ts)
 }
 /** Is the 4 KiB page at `gpa` L1 RAM? */
 export function l1PageIsRam(vm: Vm, gpa: number): boolean {

@@ -7,6 +7,7 @@
 import { VMCS_FIELD as F, type ExitRecord, type VmxHost } from '../hw.js';
 import type { Vcpu } from '../vmm/vcpu.js';
 import { guestPaging, walkGuest } from '../mmu/guest-walk.js';
+import { noteGuestWrite } from '../mmu/shadow.js';
 import { readGpr, guestMode, guestCpl } from '../vmm/guest-state.js';
 
 const SEG_BASE = [
@@ -87,7 +88,8 @@ export function readL1(v: Vcpu, la: bigint, bytes: number): MemResult {
 /** Write `bytes` (1-8) at L1 linear address `la`; on a fault nothing is written. */
 export function writeL1(v: Vcpu, la: bigint, bytes: number, value: bigint): MemResult {
   const p = guestPaging(v);
-  const hpas: number[] = [];
+  const hpas: number[] = [],
+    gpas: number[] = [];
   for (let k = 0; k < bytes; k++) {
     const w = walkGuest(
       v.vm,
@@ -104,9 +106,12 @@ export function writeL1(v: Vcpu, la: bigint, bytes: number, value: bigint): MemR
         linear: la + BigInt(k),
       };
     hpas.push(v.vm.gpaToHpa(w.gpa));
+    gpas.push(w.gpa);
   }
   hpas.forEach((hpa, k) => {
-    if (hpa >= 0) v.host.mem.write8(hpa, Number((value >> BigInt(8 * k)) & 0xffn));
+    if (hpa < 0) return;
+    v.host.mem.write8(hpa, Number((value >> BigInt(8 * k)) & 0xffn));
+    noteGuestWrite(v.vm, gpas[k], 1); // L0 shadowing L1 (mmu/shadow.ts)
   });
   return { ok: true, value };
 }

@@ -3,12 +3,13 @@
  * state into vmcs12, fill vmcs12's exit-information fields with what L1 would see on
  * hardware, load L1's host state from vmcs12 into vmcs01, and resume L1 there.
  */
-import { VMCS_FIELD as F, writeVmcsField, type ExitRecord } from '../hw.js';
+import { VMCS_FIELD as F, VMX_BITS as B, writeVmcsField, type ExitRecord } from '../hw.js';
 import type { Vcpu } from '../vmm/vcpu.js';
 import type { NestedVcpu } from './state.js';
 import { GUEST_GROUPS } from './field-groups.js';
 import { copyCurrentTo12 } from './copy.js';
 import { loadL1HostState } from './host-state.js';
+import { l2PagingTo12 } from './spt02-exits.js';
 import { get12 } from './vmcs02.js';
 import { l1Read32, l1Write32 } from './l1mem.js';
 import { syncVmcs12ToShadow } from './drw.js';
@@ -45,6 +46,14 @@ export function exit12From(r: ExitRecord, override: Partial<Exit12> = {}): Exit1
   };
 }
 
+/** Guest-state fields a VM exit saves only under an exit control (SDM 3C §27.3.1, §27.3.4). */
+const CONDITIONAL_SAVES: readonly (readonly [number, readonly number[]])[] = [
+  [B.EXIT_SAVE_DEBUG, [F.GUEST_DR7, F.GUEST_IA32_DEBUGCTL]],
+  [B.EXIT_SAVE_PAT, [F.GUEST_IA32_PAT]],
+  [B.EXIT_SAVE_EFER, [F.GUEST_IA32_EFER]],
+  [B.EXIT_SAVE_PREEMPT, [F.VMX_PREEMPTION_TIMER_VALUE]],
+];
+
 function put(v12: Parameters<typeof writeVmcsField>[0], enc: number, value: bigint | number): void {
   const b = BigInt.asUintN(64, BigInt(value));
   writeVmcsField(v12, enc, Number(b & 0xffffffffn) | 0, Number(b >> 32n) | 0);
@@ -58,7 +67,16 @@ export function reflectToL1(v: Vcpu, n: NestedVcpu, x: Exit12, guestRan: boolean
   const h = v.host;
   const v12 = n.current!;
   if (guestRan) {
+    // vmcs02 saves more than L1 may have asked for: the fields of a save control vmcs12 lacks
+    // keep their vmcs12 values (§27.3.1).
+    const exit12 = Number(get12(v12, F.VM_EXIT_CONTROLS));
+    const kept = CONDITIONAL_SAVES.filter(([bit]) => !(exit12 & bit)).flatMap(([, fields]) =>
+      fields.map((enc) => [enc, get12(v12, enc)] as const),
+    );
     copyCurrentTo12(h, n, v12, GUEST_GROUPS);
+    for (const [enc, value] of kept) put(v12, enc, value);
+    // Shadow-on-shadow: L2's CR0/CR3/CR4 as L1 set them, not spt02's (spt02-exits.ts).
+    l2PagingTo12(n, v12, (enc, value) => put(v12, enc, value));
     // VM-exit MSR-store list: the values the hardware stored into L0's copy go to L1's list.
     const count = Math.min(Number(get12(v12, F.VM_EXIT_MSR_STORE_COUNT)), 256);
     const addr = Number(get12(v12, F.VM_EXIT_MSR_STORE_ADDR));
@@ -81,7 +99,7 @@ export function reflectToL1(v: Vcpu, n: NestedVcpu, x: Exit12, guestRan: boolean
   put(v12, F.VM_ENTRY_INTR_INFO_FIELD, get12(v12, F.VM_ENTRY_INTR_INFO_FIELD) & 0x7fffffffn);
   h.vmptrld(v.vmcs01);
   h.charge(L0_COST.vmptrld + L0_COST.loadHostState);
-  loadL1HostState(h, v12);
+  loadL1HostState(v, v12);
   // L1's VM-exit MSR-load list: loaded by the next entry to L1 through vmcs01's MSR-load list.
   const nLoad = Math.min(Number(get12(v12, F.VM_EXIT_MSR_LOAD_COUNT)), 256);
   const loadAddr = Number(get12(v12, F.VM_EXIT_MSR_LOAD_ADDR));

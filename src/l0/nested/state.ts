@@ -7,6 +7,7 @@
 import type { Vmcs, VmxCaps } from '../hw.js';
 import type { NestedOptions } from './options.js';
 import type { Ept02 } from '../mmu/ept02.js';
+import type { GuestPaging } from '../mmu/guest-walk.js';
 
 export class NestedVcpu {
   vmxon = false;
@@ -38,6 +39,17 @@ export class NestedVcpu {
   shadowVmcs = -1;
   /** ept02 per EPTP of L1's (mmu/ept02.ts). */
   readonly ept02 = new Map<number, Ept02>();
+  /** L0's own interrupt/NMI-window bits in vmcs02, on top of vmcs12's (interrupts.ts). */
+  windows02 = 0;
+  /** L2 has been entered (and exited) since L1 last ran: vmcs02 holds a hardware exit's state. */
+  l2Ran = false;
+  /**
+   * Shadow-on-shadow (L0 without EPT): L2's CR0/CR3/CR4/EFER as L1 set them, kept by L0 while
+   * vmcs02 holds spt02's (nested/spt02-exits.ts); undefined otherwise.
+   */
+  l2Paging: GuestPaging | undefined;
+  /** vmcs12's VPID at the last nested entry (-1: VPID off), to flush vpid02 when it changes. */
+  lastVpid12 = -1;
   /** VPID L0 gives L2 (vpid02). */
   readonly vpid02: number;
 

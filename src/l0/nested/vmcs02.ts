@@ -7,7 +7,9 @@
  *    of it without that optimization, and the per-entry event injection and MSR lists.
  *
  * Merged controls (SDM 3C chapter 24 field by field):
- *  - pin-based, entry controls, CR3 targets, preemption timer: vmcs12's;
+ *  - pin-based: vmcs12's plus vmcs01's external-interrupt/NMI exiting and virtual NMIs (physical
+ *    events are L0's; L1's virtual ones reach L1 as exits L0 synthesizes, interrupts.ts);
+ *  - entry controls, CR3 targets, preemption timer: vmcs12's;
  *  - processor-based: vmcs12's, plus unconditional I/O exiting (L0 emulates L1's devices, so it
  *    sees every port access and forwards what L1's bitmaps want) and MSR bitmaps (merged each entry:
  *    an MSR exits if L1's bitmap or vmcs01's says so);
@@ -15,7 +17,9 @@
  *    then L1's), VPID (vpid02) and without VMCS shadowing;
  *  - exception bitmap: vmcs12 | vmcs01; CR0/CR4 guest/host masks: vmcs12 | vmcs01, with read shadows
  *    showing L2 what L1 decided (its shadow for its bits, its guest value for L0's bits);
- *  - TSC offset: vmcs01's + vmcs12's; exit controls: L0's, plus saving the preemption timer if L1 asks.
+ *  - TSC offset: vmcs01's + vmcs12's; exit controls: L0's, plus saving the preemption timer whenever
+ *    L1 uses it (L0's own exits from L2 must not restart L1's timer: vmcs12's value is loaded at
+ *    each nested entry, and the remainder carries across the exits L0 handles itself).
  */
 import { VMCS_FIELD as F, VMX_BITS as B, readVmcsField, type Vmcs, type VmxHost } from '../hw.js';
 import type { Vcpu } from '../vmm/vcpu.js';
@@ -26,6 +30,7 @@ import { l1Read32, l1PageIsRam } from './l1mem.js';
 import { ept02Pointer } from '../mmu/ept02.js';
 import { eptp as ept01Pointer } from '../mmu/ept01.js';
 import { L0_COST } from '../cost.js';
+import { enterL2Paging, SPT02_PROC_EXITS } from './spt02-exits.js';
 
 const HOST_FIELDS = [
   F.HOST_CR0,
@@ -116,20 +121,40 @@ function prepareControls(v: Vcpu, n: NestedVcpu, v12: Vmcs, v01: Map<number, big
   const g = (enc: number): bigint => get12(v12, enc);
   const proc12 = Number(g(F.CPU_BASED_VM_EXEC_CONTROL));
   const proc2_12 = proc12 & B.CPU_SECONDARY ? Number(g(F.SECONDARY_VM_EXEC_CONTROL)) : 0;
-  w(h, F.PIN_BASED_VM_EXEC_CONTROL, g(F.PIN_BASED_VM_EXEC_CONTROL));
+  const pin12 = Number(g(F.PIN_BASED_VM_EXEC_CONTROL));
+  // Physical interrupts and NMIs exit to L0 (vmcs01's). Virtual NMIs too when L1 does not take
+  // NMIs itself, for L0's NMI window when it delivers L1's NMIs to L2 (interrupts.ts); with NMI
+  // exiting in vmcs12, its own setting stays, so L2's IRET affects NMI blocking as L1 set it (§25.3).
+  const pin01 = Number(v01.get(F.PIN_BASED_VM_EXEC_CONTROL)!);
+  let pin02 = pin12 | (pin01 & (B.PIN_EXT_INTR | B.PIN_NMI));
+  if (!(pin12 & B.PIN_NMI)) pin02 |= pin01 & B.PIN_VIRTUAL_NMIS;
+  w(h, F.PIN_BASED_VM_EXEC_CONTROL, pin02 >>> 0);
+  // Shadow-on-shadow (L0 without EPT, spt02-exits.ts): L0 also needs L2's INVLPG and CR3 accesses.
+  const l0Shadow = v.vm.mmu === 'shadow';
+  // TSC offsetting: L2 reads the TSC as L1 would (vmcs01's offset, if L0 offsets L1) plus L1's.
+  const tso01 = Number(v01.get(F.CPU_BASED_VM_EXEC_CONTROL)!) & B.CPU_TSC_OFFSETTING;
   const proc02 =
-    ((proc12 | B.CPU_UNCOND_IO | B.CPU_USE_MSR_BITMAPS | B.CPU_SECONDARY) & ~B.CPU_USE_IO_BITMAPS) >>> 0;
+    ((proc12 |
+      tso01 |
+      B.CPU_UNCOND_IO |
+      B.CPU_USE_MSR_BITMAPS |
+      B.CPU_SECONDARY |
+      (l0Shadow ? SPT02_PROC_EXITS : 0)) &
+      ~B.CPU_USE_IO_BITMAPS) >>>
+    0;
   w(h, F.CPU_BASED_VM_EXEC_CONTROL, proc02);
   const hwProc2 = Number(h.capability(0x48b) >> 32n);
   const ept12 = (proc2_12 & B.SEC_EPT) !== 0;
   let proc2 = proc2_12 & ~B.SEC_SHADOW_VMCS & ~B.SEC_VPID;
-  proc2 |= B.SEC_EPT; // L0 runs on EPT (shadow-on-EPT when vmcs12 has none)
+  // L0 runs on EPT (shadow-on-EPT when vmcs12 has none), or on spt02 without EPT (shadow-on-shadow).
+  if (!l0Shadow) proc2 |= B.SEC_EPT;
   if (hwProc2 & B.SEC_VPID) {
     proc2 |= B.SEC_VPID;
     w(h, F.VIRTUAL_PROCESSOR_ID, n.vpid02);
   }
   w(h, F.SECONDARY_VM_EXEC_CONTROL, proc2 >>> 0);
-  w(h, F.EPT_POINTER, ept12 ? ept02Pointer(v, n, Number(g(F.EPT_POINTER))) : ept01Pointer(v.vm.ept01));
+  if (!l0Shadow)
+    w(h, F.EPT_POINTER, ept12 ? ept02Pointer(v, n, Number(g(F.EPT_POINTER))) : ept01Pointer(v.vm.ept01));
   w(h, F.MSR_BITMAP, n.msrBitmap02);
   const exc01 = v01.get(F.EXCEPTION_BITMAP)!;
   w(h, F.EXCEPTION_BITMAP, g(F.EXCEPTION_BITMAP) | exc01);
@@ -149,18 +174,29 @@ function prepareControls(v: Vcpu, n: NestedVcpu, v12: Vmcs, v01: Map<number, big
     w(h, maskF, m12 | v01.get(maskF)!);
     w(h, shadowF, (g(shadowF) & m12) | (g(guestF) & ~m12));
   }
-  w(h, F.CR3_TARGET_COUNT, g(F.CR3_TARGET_COUNT));
+  // Under shadow-on-shadow no target: the processor would load L2's L1-physical CR3 (wants.ts checks them).
+  w(h, F.CR3_TARGET_COUNT, l0Shadow ? 0 : g(F.CR3_TARGET_COUNT));
   for (let k = 0; k < 4; k++) w(h, F.CR3_TARGET_VALUE0 + 2 * k, g(F.CR3_TARGET_VALUE0 + 2 * k));
   w(
     h,
     F.TSC_OFFSET,
-    proc12 & B.CPU_TSC_OFFSETTING ? g(F.TSC_OFFSET) + v01.get(F.TSC_OFFSET)! : v01.get(F.TSC_OFFSET)!,
+    (proc12 & B.CPU_TSC_OFFSETTING ? g(F.TSC_OFFSET) : 0n) + (tso01 ? v01.get(F.TSC_OFFSET)! : 0n),
   );
-  w(h, F.VM_ENTRY_CONTROLS, g(F.VM_ENTRY_CONTROLS));
+  // vmcs02 always loads DR7/DEBUGCTL (the hardware keeps no L1 value for it, vmcs01.ts); without
+  // "load debug controls" in vmcs12, L2 gets L1's (prepareVmcs02).
+  // Under shadow-on-shadow EFER is always loaded: L0 gives L2 the EFER spt02 was built for.
+  w(
+    h,
+    F.VM_ENTRY_CONTROLS,
+    g(F.VM_ENTRY_CONTROLS) | BigInt(B.ENTRY_LOAD_DEBUG | (l0Shadow ? B.ENTRY_LOAD_EFER : 0)),
+  );
   w(
     h,
     F.VM_EXIT_CONTROLS,
-    v01.get(F.VM_EXIT_CONTROLS)! | (g(F.VM_EXIT_CONTROLS) & BigInt(B.EXIT_SAVE_PREEMPT)),
+    v01.get(F.VM_EXIT_CONTROLS)! |
+      (pin12 & B.PIN_PREEMPTION_TIMER && h.capability(0x483) & (BigInt(B.EXIT_SAVE_PREEMPT) << 32n)
+        ? BigInt(B.EXIT_SAVE_PREEMPT)
+        : 0n),
   );
   if (proc12 & B.CPU_TPR_SHADOW) {
     const apic12 = Number(g(F.VIRTUAL_APIC_PAGE_ADDR));
@@ -184,10 +220,14 @@ export function prepareVmcs02(v: Vcpu, n: NestedVcpu): void {
   const v01 = new Map<number, bigint>();
   for (const enc of [
     F.EXCEPTION_BITMAP,
+    F.CPU_BASED_VM_EXEC_CONTROL,
     F.CR0_GUEST_HOST_MASK,
     F.CR4_GUEST_HOST_MASK,
     F.TSC_OFFSET,
     F.VM_EXIT_CONTROLS,
+    F.PIN_BASED_VM_EXEC_CONTROL,
+    F.GUEST_DR7,
+    F.GUEST_IA32_DEBUGCTL,
     ...HOST_FIELDS,
   ])
     v01.set(enc, h.vmread(enc) as bigint);
@@ -212,6 +252,15 @@ export function prepareVmcs02(v: Vcpu, n: NestedVcpu): void {
     GUEST_GROUPS,
     full ? undefined : (enc) => n.dirty.has(enc) && GUEST_FIELDS.has(enc),
   );
+  // Without "load debug controls" the processor keeps its DR7 and IA32_DEBUGCTL: L1's (§26.3.2.1).
+  if (!(get12(v12, F.VM_ENTRY_CONTROLS) & BigInt(B.ENTRY_LOAD_DEBUG))) {
+    w(h, F.GUEST_DR7, v01.get(F.GUEST_DR7)!);
+    w(h, F.GUEST_IA32_DEBUGCTL, v01.get(F.GUEST_IA32_DEBUGCTL)!);
+  }
+  // L1's preemption timer starts from vmcs12's value at each entry by L1 (§26.7.4); vmcs02 holds
+  // the remainder only across L0's own exits.
+  if (get12(v12, F.PIN_BASED_VM_EXEC_CONTROL) & BigInt(B.PIN_PREEMPTION_TIMER))
+    w(h, F.VMX_PREEMPTION_TIMER_VALUE, get12(v12, F.VMX_PREEMPTION_TIMER_VALUE));
   // Per entry: event injection and the MSR lists.
   for (const enc of [F.VM_ENTRY_INTR_INFO_FIELD, F.VM_ENTRY_EXCEPTION_ERROR_CODE, F.VM_ENTRY_INSTRUCTION_LEN])
     w(h, enc, get12(v12, enc));
@@ -219,7 +268,13 @@ export function prepareVmcs02(v: Vcpu, n: NestedVcpu): void {
   // Without VPID in vmcs12, every entry to L2 starts with no cached translations (§28.3.3.3).
   const proc12 = Number(get12(v12, F.CPU_BASED_VM_EXEC_CONTROL));
   const vpid12 = proc12 & B.CPU_SECONDARY && Number(get12(v12, F.SECONDARY_VM_EXEC_CONTROL)) & B.SEC_VPID;
-  if (!vpid12) h.invvpid(1, n.vpid02);
+  // With it, every VPID of L1 shares vpid02: a change of VPID (or of vmcs12) since the last entry
+  // to L2 flushes it, so one L2 never uses translations cached for another (§28.1, KVM's last_vpid).
+  const vpidKey = vpid12 ? Number(get12(v12, F.VIRTUAL_PROCESSOR_ID) & 0xffffn) : -1;
+  if (!vpid12 || vpidKey !== n.lastVpid12 || fresh) h.invvpid(1, n.vpid02);
+  n.lastVpid12 = vpidKey;
+  // Shadow-on-shadow: vmcs02's CR0/CR3/CR4/EFER for spt02; an entry without VPID is a flush point.
+  if (v.vm.mmu === 'shadow') enterL2Paging(v, n, v12, !vpid12);
   n.builtFrom = v12.addr;
   n.dirty.clear();
   n.allDirty = false;

@@ -32,6 +32,7 @@ import { loadVmcs12, storeVmcs12, LAUNCH_STATE_OFFSET } from './vmcs12.js';
 import { l1Read32, l1Write32 } from './l1mem.js';
 import { syncShadowToVmcs12, syncVmcs12ToShadow } from './drw.js';
 import { invalidateEpt02 } from '../mmu/ept02.js';
+import { l1Invvpid } from './spt02-exits.js';
 
 const MAXPHYADDR = 40;
 const FLAGS6 = 0x8d5n; // CF PF AF ZF SF OF
@@ -211,6 +212,17 @@ const vmptrst: Emulate = (v, n, e) => {
   return true;
 };
 
+/**
+ * The field encoding of VMREAD/VMWRITE (register operand 2): outside 64-bit mode its low 32
+ * bits; in 64-bit mode all 64, and an encoding with bits 63:32 set names no field (SDM 3C
+ * §30.3 VMREAD: "unsupported VMCS component"), returned as -1.
+ */
+function fieldEncoding(h: VmxHost, reg: number): number {
+  const r = readGpr(h, reg);
+  if (guestMode(h).long && r >> 32n !== 0n) return -1;
+  return Number(r & 0xffffffffn);
+}
+
 const vmread: Emulate = (v, n, e) => {
   const h = v.host;
   const i = decodeInfo(e.instructionInfo);
@@ -218,7 +230,7 @@ const vmread: Emulate = (v, n, e) => {
     vmFailInvalid(h);
     return true;
   }
-  const enc = Number(readGpr(h, i.reg2) & 0xffffffffn);
+  const enc = fieldEncoding(h, i.reg2);
   if (!fieldSupported(n.caps.fields, enc)) {
     vmFailValid(n, h, B.E.VMRW_UNSUPPORTED_FIELD);
     return true;
@@ -259,7 +271,7 @@ const vmwrite: Emulate = (v, n, e) => {
     vmFailInvalid(h);
     return true;
   }
-  const enc = Number(readGpr(h, i.reg2) & 0xffffffffn);
+  const enc = fieldEncoding(h, i.reg2);
   if (!fieldSupported(n.caps.fields, enc)) vmFailValid(n, h, B.E.VMRW_UNSUPPORTED_FIELD);
   else if (fieldReadOnly(enc) && !n.caps.vmwriteAnyField) vmFailValid(n, h, B.E.VMWRITE_READ_ONLY);
   else {
@@ -326,6 +338,7 @@ const invvpid: Emulate = (v, n, e) => {
   }
   // Every VPID of L1 maps to vpid02: flushing all of vpid02 is a superset, which the SDM allows.
   if (vpid !== 0 || d.type === 2) h.invvpid(1, n.vpid02);
+  l1Invvpid(v, n); // shadow-on-shadow: a flush point of spt02 (spt02-exits.ts)
   vmSucceed(h);
   return true;
 };

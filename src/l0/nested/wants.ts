@@ -14,9 +14,27 @@ import { readGpr } from '../vmm/guest-state.js';
 
 const R = B.R;
 
-/** EPT faults go to L0 first: ept02 is L0's (and without EPT in vmcs12, ept01 is L1's memory map). */
-export function l0WantsExit(r: ExitRecord): boolean {
-  return r.reason === R.EPT_VIOLATION || r.reason === R.EPT_MISCONFIG;
+/**
+ * EPT faults go to L0 first: ept02 is L0's (and without EPT in vmcs12, ept01 is L1's memory map).
+ * So do physical interrupts and NMIs (vmcs02 has vmcs01's external-interrupt and NMI exiting):
+ * they are L0's, and L1's own are virtual and reach it as exits L0 synthesizes (interrupts.ts).
+ */
+export function l0WantsExit(r: ExitRecord, l0Shadow = false): boolean {
+  return (
+    r.reason === R.EPT_VIOLATION ||
+    r.reason === R.EPT_MISCONFIG ||
+    r.reason === R.EXTERNAL_INTERRUPT ||
+    (r.reason === R.EXCEPTION_NMI && ((r.interruptionInfo >> 8) & 7) === B.INTR_NMI) ||
+    (l0Shadow && isPageFault(r))
+  );
+}
+
+/**
+ * A #PF exit. Under shadow-on-shadow (`l0Shadow`: L0 without EPT) L0 wants every one first: L2
+ * runs on spt02, and only a walk of L1's tables tells whether the fault is L1's (spt02-exits.ts).
+ */
+export function isPageFault(r: ExitRecord): boolean {
+  return r.reason === R.EXCEPTION_NMI && (r.interruptionInfo & 0x7ff) === ((B.INTR_HW_EXC << 8) | 14);
 }
 
 function secondary(v12: Vmcs): number {

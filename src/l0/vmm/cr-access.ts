@@ -9,7 +9,9 @@
  * (load and store exiting: the guest's CR3 lives in vcpu.guestCr3, GUEST_CR3 holds the shadow
  * root) and EFER (msr exits, paging-exits.ts). Each write is checked as the processor would
  * check it (SDM 2A "MOV—Move to/from Control Registers") since the hardware does not check a
- * write that exits.
+ * write that exits. A write that clears CR0.PE puts the vCPU in real mode, which L0 then
+ * emulates instruction by instruction (realmode/): `shadowSetCr0`/`Cr3`/`Cr4` are shared with
+ * that emulator, which executes MOV to CRn, LMSW and CLTS itself.
  */
 import { VMCS_FIELD as F } from '../hw.js';
 import { L0_COST } from '../cost.js';
@@ -55,15 +57,13 @@ export function shadowRealEfer(guestEfer: bigint): bigint {
   return (guestEfer & ~(EFER_LME | EFER_LMA)) | (guestEfer & EFER_LMA ? EFER_LME | EFER_LMA : 0n);
 }
 
-/** Why a VM under shadow paging stops when its guest enters real mode (a documented deviation). */
-export const REAL_MODE_UNSUPPORTED =
-  'the guest entered real mode (CR0.PE=0): under shadow paging L0 cannot run real-mode code ' +
-  '(VM entry needs CR0.PE=1 without unrestricted guest, which needs EPT; this CPU model has no virtual-8086 mode)';
+/** What a CR write changes: the vCPU's state through the host interface (no exit record needed). */
+export type CrContext = Pick<ExitContext, 'vm' | 'vcpu' | 'host'>;
 
-const rd = (c: ExitContext, enc: number): bigint => c.host.vmread(enc) as bigint;
+const rd = (c: CrContext, enc: number): bigint => c.host.vmread(enc) as bigint;
 
 /** Load the EFER and the IA-32e-mode entry control that follow vcpu.guestEfer (shadow paging). */
-export function applyShadowEfer(c: ExitContext): void {
+export function applyShadowEfer(c: CrContext): void {
   const efer = c.vcpu.guestEfer;
   c.host.vmwrite(F.GUEST_IA32_EFER, shadowRealEfer(efer));
   const entry = rd(c, F.VM_ENTRY_CONTROLS);
@@ -72,63 +72,80 @@ export function applyShadowEfer(c: ExitContext): void {
 
 /** A guest write of `v` to CR0 under shadow paging (MOV, LMSW, CLTS). Skips the instruction unless it faults. */
 export function shadowWriteCr0(c: ExitContext, v: bigint): void {
+  if (shadowSetCr0(c, v)) skipInsn(c);
+  else injectException(c.host, 13, 0);
+}
+/**
+ * Load CR0 with `v` under shadow paging; false when the write raises #GP(0). Clearing PE
+ * enters real mode: VM entry cannot run it without unrestricted guest (SDM 3C §26.3.1.1), so
+ * the vCPU's instructions are emulated by L0 from there on (realmode/emulate.ts).
+ */
+export function shadowSetCr0(c: CrContext, v: bigint): boolean {
   const g = guestPaging(c.vcpu);
-  const gp = (): void => injectException(c.host, 13, 0);
-  if (v >> 32n) return gp();
+  if (v >> 32n) return false;
   v |= CR0_ET;
-  if (v & CR0_PG && !(v & CR0_PE)) return gp();
-  if (v & CR0_NW && !(v & CR0_CD)) return gp();
+  if (v & CR0_PG && !(v & CR0_PE)) return false;
+  if (v & CR0_NW && !(v & CR0_CD)) return false;
   let efer = c.vcpu.guestEfer;
   const pgOn = (v & CR0_PG) !== 0n && (g.cr0 & CR0_PG) === 0n;
   const pgOff = (v & CR0_PG) === 0n && (g.cr0 & CR0_PG) !== 0n;
   if (pgOn && efer & EFER_LME) {
     // Activating IA-32e mode (SDM 3A §9.8.5): needs PAE, and CS.L must be 0.
-    if (!(g.cr4 & CR4_PAE)) return gp();
-    if (rd(c, F.GUEST_CS_AR_BYTES) & (1n << 13n)) return gp();
+    if (!(g.cr4 & CR4_PAE)) return false;
+    if (rd(c, F.GUEST_CS_AR_BYTES) & (1n << 13n)) return false;
     efer |= EFER_LMA;
   }
   if (pgOff && efer & EFER_LMA) {
-    if (guestMode(c.host).long || g.cr4 & CR4_PCIDE) return gp();
+    if (guestMode(c.host).long || g.cr4 & CR4_PCIDE) return false;
     efer &= ~EFER_LMA;
   }
-  if (!(v & CR0_PE)) return c.vcpu.stop(REAL_MODE_UNSUPPORTED);
+  if (!(v & CR0_PE)) c.vcpu.emulating = true;
   c.host.vmwrite(F.CR0_READ_SHADOW, v);
   c.host.vmwrite(F.GUEST_CR0, v | SHADOW_CR0_MASK);
   c.vcpu.guestEfer = efer;
   applyShadowEfer(c);
   if ((g.cr0 ^ v) & (CR0_PG | CR0_WP | CR0_PE)) shadowOf(c.vm).activate(c.vcpu);
-  skipInsn(c);
+  return true;
 }
 
 /** A guest write of `v` to CR4 under shadow paging. */
 export function shadowWriteCr4(c: ExitContext, v: bigint): void {
+  if (shadowSetCr4(c, v)) skipInsn(c);
+  else injectException(c.host, 13, 0);
+}
+/** Load CR4 with `v` under shadow paging; false when the write raises #GP(0). */
+export function shadowSetCr4(c: CrContext, v: bigint): boolean {
   const g = guestPaging(c.vcpu);
   const lma = (c.vcpu.guestEfer & EFER_LMA) !== 0n;
-  if (v & ~CR4_ALLOWED) return injectException(c.host, 13, 0);
-  if (lma && !(v & CR4_PAE)) return injectException(c.host, 13, 0);
-  if (v & CR4_PCIDE && !(g.cr4 & CR4_PCIDE) && (!lma || c.vcpu.guestCr3 & 0xfffn))
-    return injectException(c.host, 13, 0);
+  if (v & ~CR4_ALLOWED) return false;
+  if (lma && !(v & CR4_PAE)) return false;
+  if (v & CR4_PCIDE && !(g.cr4 & CR4_PCIDE) && (!lma || c.vcpu.guestCr3 & 0xfffn)) return false;
   c.host.vmwrite(F.CR4_READ_SHADOW, v);
   c.host.vmwrite(F.GUEST_CR4, shadowRealCr4(v));
   if ((g.cr4 ^ v) & (CR4_PSE | CR4_PAE | CR4_PGE | CR4_PCIDE | CR4_SMEP | CR4_SMAP))
     shadowOf(c.vm).activate(c.vcpu);
-  skipInsn(c);
+  return true;
 }
 
 /** A guest write of `v` to CR3 under shadow paging: switch to the shadow root for it (the CR3 cache). */
 export function shadowWriteCr3(c: ExitContext, v: bigint): void {
+  if (shadowSetCr3(c, v)) skipInsn(c);
+  else injectException(c.host, 13, 0);
+}
+/** Load CR3 with `v` under shadow paging; false when the write raises #GP(0). */
+export function shadowSetCr3(c: CrContext, v: bigint): boolean {
   const lma = (c.vcpu.guestEfer & EFER_LMA) !== 0n;
   let val: bigint;
   if (lma) {
     // Bit 63 with PCIDE is "do not flush" and is not stored (SDM 3A §4.10.4.1); flushing anyway is allowed.
     const g = guestPaging(c.vcpu);
     val = g.cr4 & CR4_PCIDE ? v & ~(1n << 63n) : v;
-    if (val >> 40n) return injectException(c.host, 13, 0); // bits above MAXPHYADDR
+    if (val >> 40n) return false; // bits above MAXPHYADDR
   } else val = v & 0xffffffffn;
   c.vcpu.guestCr3 = val;
   c.host.charge(L0_COST.cr3Switch);
   shadowOf(c.vm).activate(c.vcpu);
-  skipInsn(c);
+  return true;
 }
 
 function shadowCrAccess(c: ExitContext, q: number): void {

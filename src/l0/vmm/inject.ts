@@ -23,7 +23,7 @@
  * itself (MMIO/MSR exits). So CR8, the xAPIC TPR and the x2APIC TPR are one register, as on
  * hardware (SDM 3A §11.8.6).
  */
-import { VMCS_FIELD as F, VMX_BITS as B, type ExitRecord, type Lapic } from '../hw.js';
+import { VMCS_FIELD as F, VMX_BITS as B, type ExitRecord, type Lapic, type VmxHost } from '../hw.js';
 import type { Vm } from '../vm.js';
 import type { Vcpu } from './vcpu.js';
 import { vmread } from './guest-state.js';
@@ -99,8 +99,16 @@ export function beforeEntry(vm: Vm, v: Vcpu): void {
 
 /** After a VM exit of a loaded vCPU, before its handler: VTPR back to the vLAPIC, re-inject an interrupted event. */
 export function afterExit(vm: Vm, v: Vcpu, r: ExitRecord): void {
-  const h = vm.host;
-  vm.platform.lapics[v.index].tpr = h.mem.read8(v.virtualApic + VTPR);
+  vm.platform.lapics[v.index].tpr = vm.host.mem.read8(v.virtualApic + VTPR);
+  reinjectVectored(vm.host, r);
+}
+
+/**
+ * The event whose delivery exit `r` interrupted (IDT-vectoring information), back into the
+ * current VMCS's VM-entry interruption information, for an exit whose handler then resumes the
+ * same guest (L1 on vmcs01, or L2 on vmcs02 when L0 handles an L2 exit itself).
+ */
+export function reinjectVectored(h: VmxHost, r: ExitRecord): void {
   const idt = r.idtVectoringInfo >>> 0;
   if (idt & VALID) {
     // SDM 3C §27.2.4: the event was being delivered when the exit happened; inject it again

@@ -7,7 +7,7 @@
  * the VM with a report naming it; it never reaches L0's own state.
  */
 import type { ExitContext } from './exits.js';
-import { guestPaging, walkGuest } from '../mmu/guest-walk.js';
+import { guestPaging, walkGuest, type GuestMemory } from '../mmu/guest-walk.js';
 import { decodeMmio, type MmioInsn } from './mmio-decode.js';
 import {
   guestMode,
@@ -27,34 +27,39 @@ const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
  * mapped: the decoder says so if it needed them). Returns an error text when even the first
  * byte cannot be read.
  */
-export function fetchInstruction(c: ExitContext, la: bigint): Uint8Array | string {
+export function fetchInstruction(c: ExitContext, la: bigint, mem: GuestMemory = c.vm): Uint8Array | string {
   const paging = guestPaging(c.vcpu);
   const user = guestCpl(c.host) === 3;
   const out: number[] = [];
   let at = la;
   while (out.length < MAX_INSN) {
-    const w = walkGuest(c.vm, paging, at, { write: false, user, fetch: true }, false);
-    if (!w.ok || c.vm.gpaToHpa(w.gpa) < 0) {
+    const w = walkGuest(mem, paging, at, { write: false, user, fetch: true }, false);
+    if (!w.ok || mem.gpaToHpa(w.gpa) < 0) {
       if (out.length) break;
       return w.ok
         ? `the instruction at ${hex(la)} is outside RAM (guest-physical ${hex(w.gpa)})`
         : `the instruction at ${hex(la)} cannot be fetched (${w.kind}, error code ${w.errorCode})`;
     }
     const n = Math.min(MAX_INSN - out.length, 4096 - (w.gpa % 4096));
-    const hpa = c.vm.gpaToHpa(w.gpa);
+    const hpa = mem.gpaToHpa(w.gpa);
     for (let k = 0; k < n; k++) out.push(c.host.mem.read8(hpa + k));
     at = BigInt.asUintN(64, at + BigInt(n));
   }
   return Uint8Array.from(out);
 }
 
-/** Emulate the guest's access to `gpa` (outside RAM) by its current instruction. */
-export function emulateMmio(c: ExitContext, gpa: number, write: boolean): void {
+/**
+ * Emulate the guest's access to `gpa` (outside RAM) by its current instruction. `mem` is the
+ * memory the running guest's page tables and code live in: the VM's own by default; for an L2
+ * under ept12, L2-physical memory translated through ept12 (nested/dispatch.ts), while `gpa` is
+ * then the L1-physical address of the device.
+ */
+export function emulateMmio(c: ExitContext, gpa: number, write: boolean, mem: GuestMemory = c.vm): void {
   const h = c.host;
   h.charge(L0_COST.mmio);
   const mode = guestMode(h);
   const la = instructionPointer(h, mode);
-  const bytes = fetchInstruction(c, la);
+  const bytes = fetchInstruction(c, la, mem);
   const where = `MMIO ${write ? 'write' : 'read'} at guest-physical ${hex(gpa)} (${c.vm.platform.mmioName(c.vcpu.index, gpa)})`;
   if (typeof bytes === 'string') return c.vcpu.stop(`${where}: ${bytes}`);
   const d = decodeMmio(bytes, mode);

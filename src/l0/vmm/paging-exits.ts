@@ -71,6 +71,25 @@ function reflectPf(c: ExitContext, la: bigint, errorCode: number): void {
   injectException(c.host, PF, errorCode);
 }
 
+/**
+ * A guest access through shadow-paged tables to guest-physical `gpa`, which is not RAM: hand it
+ * to the EPT-violation (MMIO) handler with a synthesized exit record, as if EPT had faulted on
+ * it. Also used for L2's accesses to L1's MMIO under shadow-on-shadow (nested/spt02-exits.ts).
+ */
+export function shadowMmio(c: ExitContext, la: bigint, gpa: number, access: GuestAccess): void {
+  const synth = {
+    ...c.exit,
+    reason: R.EPT_VIOLATION,
+    rawReason: R.EPT_VIOLATION,
+    qualification: BigInt((access.write ? 2 : access.fetch ? 4 : 1) | (1 << 7) | (1 << 8)),
+    guestPhysicalAddress: BigInt(gpa),
+    guestLinearAddress: la,
+  };
+  if (!mmioPath)
+    return c.vcpu.stop(`access to guest-physical ${hex(gpa)} (linear ${hex(la)}) outside the VM's RAM`);
+  mmioPath.handle({ ...c, exit: synth });
+}
+
 function shadowPageFault(c: ExitContext): void {
   const { vm, vcpu, host } = c;
   host.charge(L0_COST.pageFault);
@@ -97,21 +116,8 @@ function shadowPageFault(c: ExitContext): void {
       );
     return vcpu.stop(`#PF exit at a non-canonical linear address ${hex(la)}`);
   }
-  if (vm.gpaToHpa(w.frameGpa) < 0) {
-    // Not RAM: MMIO (or nothing). The EPT-violation path emulates it.
-    const synth = {
-      ...c.exit,
-      reason: R.EPT_VIOLATION,
-      rawReason: R.EPT_VIOLATION,
-      qualification: BigInt((access.write ? 2 : access.fetch ? 4 : 1) | (1 << 7) | (1 << 8)),
-      guestPhysicalAddress: BigInt(w.gpa),
-      guestLinearAddress: la,
-    };
-    if (!mmioPath)
-      return vcpu.stop(`access to guest-physical ${hex(w.gpa)} (linear ${hex(la)}) outside the VM's RAM`);
-    mmioPath.handle({ ...c, exit: synth });
-    return;
-  }
+  // Not RAM: MMIO (or nothing). The EPT-violation path emulates it.
+  if (vm.gpaToHpa(w.frameGpa) < 0) return shadowMmio(c, la, w.gpa, access);
   // Guard: the same fault filled over and over means L0 cannot resolve it; stop rather than spin.
   const key = `${rip}:${la}:${ec}`;
   const r = repeats.get(vcpu);

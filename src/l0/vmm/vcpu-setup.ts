@@ -8,10 +8,14 @@
  * - `startupVmcs01`: the state an application processor starts in after INIT and a start-up
  *   IPI with vector V (SDM 3A §8.4.4, §9.1.1 Table 9-1): real mode, CS = V << 8 with base
  *   V << 12, IP 0, the other segments 0 with 64 KiB limits, CR0 = 0x60000010 (CD, NW and NE
- *   through the read shadow), EDX = the processor signature. Real mode runs under VT-x thanks to "unrestricted guest" (§26.3.1.1).
+ *   through the read shadow), EDX = the processor signature. Under EPT real mode runs under
+ *   VT-x thanks to "unrestricted guest" (§26.3.1.1); under shadow paging (no unrestricted
+ *   guest) vmcs01 gets the shadow-paging setup (paging forced on over the identity root, the
+ *   guest's CR0/CR4 in the read shadows) and L0 emulates the real-mode code (realmode/).
  */
 import { VMCS_FIELD as F, VMX_BITS as B, type VmxHost } from '../hw.js';
 import { setupVmcs01, type Vmcs01Layout } from './vmcs01.js';
+import { SHADOW_CR0_MASK, shadowRealCr4, shadowRealEfer } from './cr-access.js';
 import { vmread } from './guest-state.js';
 
 const must = (h: VmxHost, enc: number, v: number | bigint): void => {
@@ -60,13 +64,23 @@ export function startupVmcs01(h: VmxHost, layout: Vmcs01Layout, vector: number):
   // CR0 = 0x60000010 after INIT. VM entry does not load CD and NW (SDM 3C §26.3.2.1) and the
   // physical CPU runs with caches enabled, so L0 owns them, with NE, through the guest/host mask
   // (as KVM does): the guest reads them from the read shadow; a write that changes them exits.
-  must(h, F.CR0_GUEST_HOST_MASK, 0x60000020);
   must(h, F.CR0_READ_SHADOW, 0x60000010);
-  must(h, F.GUEST_CR0, 0x60000010 | 0x20); // NE is fixed to 1 in VMX operation
   must(h, F.CR4_READ_SHADOW, 0);
-  must(h, F.GUEST_CR4, 0x2000); // VMXE likewise
-  must(h, F.GUEST_CR3, 0);
-  must(h, F.GUEST_IA32_EFER, 0);
+  if (layout.shadowCr3 !== undefined) {
+    // Shadow paging (cr-access.ts): PE/PG/WP/NE are L0's too; the hardware pages on the
+    // identity root while the guest is in real mode, which L0 emulates.
+    must(h, F.CR0_GUEST_HOST_MASK, BigInt(0x60000000) | SHADOW_CR0_MASK);
+    must(h, F.GUEST_CR0, BigInt(0x60000010) | SHADOW_CR0_MASK);
+    must(h, F.GUEST_CR4, shadowRealCr4(0n));
+    must(h, F.GUEST_CR3, layout.shadowCr3);
+    must(h, F.GUEST_IA32_EFER, shadowRealEfer(0n));
+  } else {
+    must(h, F.CR0_GUEST_HOST_MASK, 0x60000020);
+    must(h, F.GUEST_CR0, 0x60000010 | 0x20); // NE is fixed to 1 in VMX operation
+    must(h, F.GUEST_CR4, 0x2000); // VMXE likewise
+    must(h, F.GUEST_CR3, 0);
+    must(h, F.GUEST_IA32_EFER, 0);
+  }
   must(h, F.GUEST_DR7, 0x400);
   const segs: [number, number, number, number, number][] = [
     [F.GUEST_CS_SELECTOR, F.GUEST_CS_BASE, F.GUEST_CS_LIMIT, F.GUEST_CS_AR_BYTES, 0x9b],

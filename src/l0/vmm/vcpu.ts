@@ -15,8 +15,12 @@ import { L0_COST } from '../cost.js';
 import { dumpGuest } from './dump.js';
 import type { NestedVcpu } from '../nested/state.js';
 import { nestedDispatch, vmcs02EntryFailed } from '../nested/dispatch.js';
+import { emulateInvalidState, needsEmulation } from './realmode/emulate.js';
 
 export type VcpuState = 'runnable' | 'halted' | 'wait-sipi' | 'stopped';
+
+/** Exit reason of a VM entry that failed its guest-state checks (SDM 3C Appendix C). */
+const INVALID_GUEST_STATE = 33;
 
 /** What the hardware charges for one VM exit plus the VM entry back (src/hw/cost.ts: 500 + 500). */
 export const SWITCH_CYCLES = 1000;
@@ -40,6 +44,12 @@ export class Vcpu {
   guestEfer = 0n;
   /** The guest's CR2 while another vCPU owns the physical CPU. */
   private cr2 = 0n;
+  /**
+   * The guest state is one VM entry refuses without unrestricted guest (shadow paging: real
+   * mode, or protected mode with real-mode segment caches): L0 emulates the vCPU's
+   * instructions instead of entering it until the state is valid (realmode/emulate.ts).
+   */
+  emulating = false;
 
   // ---- virtual interrupts (inject.ts) and SMP (vm.ts)
   /** An NMI waits to be injected (NMI IPI, LINT1, an IOAPIC entry in NMI mode). */
@@ -54,6 +64,11 @@ export class Vcpu {
   /** The TPR threshold and the window-exiting controls currently in vmcs01 (to skip redundant VMWRITEs). */
   tprThreshold = 0;
   windows = 0;
+  /**
+   * At most this many cycles for the next entry only (0: exit right after the entry's event
+   * injection; nested/interrupts.ts asks for it so that an exit to L1 follows a delivery to L2).
+   */
+  entryBudget = Infinity;
 
   constructor(
     readonly vm: Vm,
@@ -107,6 +122,10 @@ export class Vcpu {
       // An IPI or interrupt woke another vCPU of this VM: let the scheduler run it now (l0.ts).
       if (vm.yieldRequested || vm.end || this.state !== 'runnable') return;
       const stopAt = Math.min(until, vm.nextEvent());
+      if (this.emulating && this.level === 'L1') {
+        emulateInvalidState(this, stopAt);
+        continue;
+      }
       const tb = h.cycles;
       vm.beforeEntry(this);
       vm.stats.l0 += h.cycles - tb;
@@ -114,7 +133,9 @@ export class Vcpu {
         insns = h.instructions;
       const l2 = this.level === 'L2' && this.nested !== undefined;
       const launched = l2 ? this.nested!.launched02 : this.launched;
-      const r = launched ? h.vmresume(stopAt - h.cycles) : h.vmlaunch(stopAt - h.cycles);
+      const budget = Math.min(stopAt - h.cycles, this.entryBudget);
+      this.entryBudget = Infinity;
+      const r = launched ? h.vmresume(budget) : h.vmlaunch(budget);
       const entered = r.kind === 'exit' || r.kind === 'timeout';
       if (l2) this.nested!.launched02 ||= entered;
       else this.launched = true;
@@ -128,6 +149,12 @@ export class Vcpu {
       if (r.kind === 'vmfail' || r.kind === 'entry-failure') {
         // No guest code ran: whatever the failed entry cost is switch time.
         vm.stats.switches += h.cycles - before;
+        // Guest state VM entry refuses without unrestricted guest: emulate instead (SDM 3C §26.3.1).
+        if (r.kind === 'entry-failure' && r.reason === INVALID_GUEST_STATE && !l2 && needsEmulation(this)) {
+          this.launched = launched; // a failed VMLAUNCH leaves the VMCS clear
+          this.emulating = true;
+          continue;
+        }
         return r.kind === 'vmfail'
           ? this.stop(`VM entry failed: ${JSON.stringify(r.status)} (${r.check})`)
           : this.stop(`VM entry failure, exit reason ${r.reason}: ${r.check}`);

@@ -26,12 +26,16 @@ const SEC_EPT = 1 << 1,
   SEC_VPID = 1 << 5,
   SEC_UNRESTRICTED = 1 << 7,
   SEC_INVPCID = 1 << 12;
-const EXIT_HOST_64 = 1 << 9,
+// DR7 and IA32_DEBUGCTL are per-VM state kept in the VMCS: the TypeScript host never loads
+// the processor's own at a VM exit, so each entry loads the guest's and each exit saves it.
+const EXIT_SAVE_DEBUG = 1 << 2,
+  EXIT_HOST_64 = 1 << 9,
   EXIT_SAVE_PAT = 1 << 18,
   EXIT_LOAD_PAT = 1 << 19,
   EXIT_SAVE_EFER = 1 << 20,
   EXIT_LOAD_EFER = 1 << 21;
-const ENTRY_LOAD_PAT = 1 << 14,
+const ENTRY_LOAD_DEBUG = 1 << 2,
+  ENTRY_LOAD_PAT = 1 << 14,
   ENTRY_LOAD_EFER = 1 << 15;
 
 export interface GuestEntry {
@@ -96,9 +100,15 @@ export function setupVmcs01(h: VmxHost, l: Vmcs01Layout, e: GuestEntry): void {
   );
   w(
     F.VM_EXIT_CONTROLS,
-    must1(h, 0x48f) | EXIT_HOST_64 | EXIT_SAVE_PAT | EXIT_LOAD_PAT | EXIT_SAVE_EFER | EXIT_LOAD_EFER,
+    must1(h, 0x48f) |
+      EXIT_SAVE_DEBUG |
+      EXIT_HOST_64 |
+      EXIT_SAVE_PAT |
+      EXIT_LOAD_PAT |
+      EXIT_SAVE_EFER |
+      EXIT_LOAD_EFER,
   );
-  w(F.VM_ENTRY_CONTROLS, must1(h, 0x490) | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER);
+  w(F.VM_ENTRY_CONTROLS, must1(h, 0x490) | ENTRY_LOAD_DEBUG | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER);
   w(F.MSR_BITMAP, l.msrBitmap);
   if (!shadow) w(F.EPT_POINTER, l.eptp);
   w(F.VIRTUAL_PROCESSOR_ID, l.vpid);
