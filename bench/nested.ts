@@ -43,32 +43,43 @@ const configs: [string, string[], string][] = [
   ['L2, all optimizations', [], 'paper (PV DRW): ~11.9k, 2 L0 exits'],
   ['L2, all opts, shadow-on-shadow', ['--mmu', 'shadow'], ''],
 ];
-for (const [label, flags, paper] of configs) {
-  const r = run([
+// The split of one L2 CPUID: the difference between runs of 2N and N CPUIDs, divided by N, so
+// that tvisor's boot and L2's start (e.g. L0 shadowing L1's page tables) do not count.
+const nested = (flags: string[], n: number): Run =>
+  run([
     '--l0',
     '--nested',
     ...flags,
     'guests/build/tvisor.elf',
     '--module',
-    `guests/build/cpuid-bench.elf=n=${N}`,
+    `guests/build/cpuid-bench.elf=n=${n}`,
   ]);
-  const s = r.stats;
-  const c = perCpuid(r.stdout);
+for (const [label, flags, paper] of configs) {
+  const a = nested(flags, N).stats,
+    b = nested(flags, 2 * N);
+  const s = b.stats;
+  const c = perCpuid(b.stdout);
+  const per = (f: (x: Run['stats']) => number): string => ((f(s) - f(a)) / N).toFixed(0);
   console.log(
-    `  ${label.padEnd(30)} ${String(c).padStart(6)} (${(c / perCpuid(single.stdout)).toFixed(1)}x): L0 ${(s.cycles.byLevel.L0 / N).toFixed(0)}, L1 ${(s.cycles.byLevel.L1 / N).toFixed(0)}, switches ${(s.cycles.switches / N).toFixed(0)}; L0 exits per L2 CPUID ${s.l0ExitsPerReflectedExit.toFixed(2)}${paper ? `   [${paper}]` : ''}`,
+    `  ${label.padEnd(30)} ${String(c).padStart(6)} (${(c / perCpuid(single.stdout)).toFixed(1)}x): L0 ${per((x) => x.cycles.byLevel.L0)}, L1 ${per((x) => x.cycles.byLevel.L1)}, L2 ${per((x) => x.cycles.byLevel.L2)}, switches ${per((x) => x.cycles.switches)}; L0 exits per L2 CPUID ${s.l0ExitsPerReflectedExit.toFixed(2)}${paper ? `   [${paper}]` : ''}`,
   );
 }
-// CPU-bound loop: L2 (tvisor guest) against L1 (wall-clock MIPS of the guest's instructions).
+// CPU-bound loop: L2 (tvisor guest) against L1 (wall-clock MIPS of the guest's instructions),
+// the best of 3 alternating runs of each (wall clock on a shared machine is noisy).
 const iters = 'iters=30000000';
-const l1 = run(['--l0', 'guests/build/bench-loop.elf', '--append', iters]);
-const l2 = run([
-  '--l0',
-  '--nested',
-  'guests/build/tvisor.elf',
-  '--module',
-  `guests/build/bench-loop.elf=${iters}`,
-]);
 const mips = (s: Run['stats']): number => s.instructions / s.wallSeconds / 1e6;
+let l1 = 0,
+  l2 = 0;
+for (let k = 0; k < 3; k++) {
+  l1 = Math.max(l1, mips(run(['--l0', 'guests/build/bench-loop.elf', '--append', iters]).stats));
+  l2 = Math.max(
+    l2,
+    mips(
+      run(['--l0', '--nested', 'guests/build/tvisor.elf', '--module', `guests/build/bench-loop.elf=${iters}`])
+        .stats,
+    ),
+  );
+}
 console.log(
-  `CPU-bound loop: L1 ${mips(l1.stats).toFixed(1)} MIPS, L2 ${mips(l2.stats).toFixed(1)} MIPS (${((100 * mips(l2.stats)) / mips(l1.stats)).toFixed(0)}% of L1; target >= 90%)`,
+  `CPU-bound loop (best of 3): L1 ${l1.toFixed(1)} MIPS, L2 ${l2.toFixed(1)} MIPS (${((100 * l2) / l1).toFixed(0)}% of L1; target >= 90%)`,
 );
