@@ -34,12 +34,16 @@ export interface VmStatsJson {
   instructions: number;
   exits: ExitCount[];
   l0ExitsPerReflectedExit: number;
+  /** Instructions L0 emulated in software (real mode under shadow paging). */
+  emulatedInstructions: number;
 }
 export interface StatsJson {
   cycles: CyclesJson;
   instructions: number;
   exits: ExitCount[];
   l0ExitsPerReflectedExit: number;
+  /** Under L0: instructions L0 emulated in software (real mode under shadow paging). */
+  emulatedInstructions?: number;
   wallSeconds: number;
   mips: number;
   simulatedSeconds: number;
@@ -97,6 +101,7 @@ export function statsJson(run: {
     cycles: cyclesJson(t, cycles),
     exits: t.exitCounts(),
     l0ExitsPerReflectedExit: t.l0ExitsPerReflectedExit(),
+    emulatedInstructions: t.emulatedInstructions,
     ...base,
     vms: run.l0.vms.map((v) => ({
       name: v.name,
@@ -108,6 +113,7 @@ export function statsJson(run: {
       instructions: v.stats.instructions,
       exits: v.stats.exitCounts(),
       l0ExitsPerReflectedExit: v.stats.l0ExitsPerReflectedExit(),
+      emulatedInstructions: v.stats.emulatedInstructions,
     })),
   };
 }
