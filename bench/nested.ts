@@ -66,7 +66,7 @@ for (const [label, flags, paper] of configs) {
 }
 // CPU-bound loop: L2 (tvisor guest) against L1 (wall-clock MIPS of the guest's instructions),
 // the best of 3 alternating runs of each (wall clock on a shared machine is noisy).
-const iters = 'iters=30000000';
+const iters = 'iters=100000000';
 const mips = (s: Run['stats']): number => s.instructions / s.wallSeconds / 1e6;
 let l1 = 0,
   l2 = 0;
