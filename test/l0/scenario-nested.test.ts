@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../../src/common/index.js';
@@ -219,4 +220,67 @@ test('examples/two-tvisors.yaml: two tvisors, two L2 guests each, every L2 resul
     s.exits.find((e) => e.level === 'L2' && e.reason === reason && e.handledBy === 'L1')?.count ?? 0;
   assert.equal(total('IO_INSTRUCTION'), l2(ept, 'IO_INSTRUCTION', 'L1') + l2(shadow, 'IO_INSTRUCTION', 'L1'));
   assert.ok(s.l0ExitsPerReflectedExit > 1);
+});
+
+/**
+ * Isolation with a hostile L1 hypervisor: vmx-tests.elf's `hostile` group points VMCS pointers,
+ * EPT tables, bitmaps and MSR lists at physical addresses outside its RAM and builds an EPT loop,
+ * next to a CPU self-test VM. The hostile VM gets the hardware's answers (its cases pass, as on
+ * the bare machine); the neighbour passes, executes exactly the instructions it executes next to
+ * a hypervisor that runs no case, and its RAM ends byte for byte the same.
+ */
+function runNextToHypervisor(group: string): { out: string; insns: number; ram: string; ends: unknown[] } {
+  const f = file(
+    `hostile-${group}.yaml`,
+    [
+      'vms:',
+      '  - name: hostile',
+      `    image: ${join(GUESTS, 'vmx-tests.elf')}`,
+      `    args: "group=${group}"`,
+      '    memMiB: 64',
+      '    nested: true',
+      '  - name: selftest',
+      `    image: ${join(GUESTS, 'cpu-paging.elf')}`,
+      '    memMiB: 32',
+      '',
+    ].join('\n'),
+  );
+  let out = '';
+  const { l0, vms } = startScenario(
+    loadScenario(f),
+    20e9,
+    (prefix) => new SerialOut(prefix, (c) => (out += c.toString())),
+  );
+  l0.run(20e9);
+  const st = vms[1];
+  const ram = createHash('sha256')
+    .update(l0.machine.mem.u8.subarray(st.ramHpa, st.ramHpa + st.ramBytes))
+    .digest('hex');
+  return { out, insns: st.stats.instructions, ram, ends: vms.map((v) => v.end) };
+}
+
+test('a hostile L1 hypervisor gets the hardware answers and cannot reach its neighbour', () => {
+  const lines = (out: string, name: string): string[] =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith(`[${name}] `))
+      .map((l) => l.slice(name.length + 3));
+  const wild = runNextToHypervisor('hostile');
+  const calm = runNextToHypervisor('none');
+  const hostile = results(lines(wild.out, 'hostile').join('\n'));
+  assert.ok(hostile.length >= 9, wild.out.slice(-2000));
+  assert.ok(
+    hostile.every((l) => l.startsWith('PASS') || /^SUMMARY: \d+ passed, 0 failed$/.test(l)),
+    hostile.join('\n'),
+  );
+  assert.deepEqual(wild.ends[0], { kind: 'exit', code: 0 });
+  const bare = results(
+    spawnSync(process.execPath, [CLI, 'run', join(GUESTS, 'cpu-paging.elf')], { encoding: 'utf8' }).stdout,
+  );
+  for (const r of [wild, calm]) {
+    assert.deepEqual(results(lines(r.out, 'selftest').join('\n')), bare);
+    assert.deepEqual(r.ends[1], { kind: 'exit', code: 0 });
+  }
+  assert.equal(wild.insns, calm.insns);
+  assert.equal(wild.ram, calm.ram);
 });
