@@ -49,6 +49,7 @@ program
     '--nested-mmu <ept|shadow>',
     'with --nested: EPT for L1 (ept02 = ept12 ∘ ept01) or none (L1 shadows L2; always with L0 on shadow paging)',
   )
+  .option('--drw', 'with --nested: serve L1 VMREAD/VMWRITE from a shadow VMCS without exits (the default)')
   .option('--no-drw', 'with --nested: trap L1 VMREAD/VMWRITE instead of serving them from a shadow VMCS')
   .option('--no-dirty-merge', 'with --nested: copy every vmcs12 guest field into vmcs02 at each nested entry')
   .option('--no-bulk-copy', 'with --nested: charge VMCS copies per field instead of per group')

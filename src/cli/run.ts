@@ -157,9 +157,11 @@ export function checkL0Options(o: RunOptions): void {
     throw new UserError('--nested-mmu must be ept or shadow');
   if (
     !o.nested &&
-    (o.nestedMmu !== undefined || o.drw === false || o.dirtyMerge === false || o.bulkCopy === false)
+    (o.nestedMmu !== undefined || o.drw !== undefined || o.dirtyMerge === false || o.bulkCopy === false)
   )
-    throw new UserError('--nested-mmu, --no-drw, --no-dirty-merge and --no-bulk-copy apply to --nested runs');
+    throw new UserError(
+      '--nested-mmu, --drw/--no-drw, --no-dirty-merge and --no-bulk-copy apply to --nested runs',
+    );
   // With L0 on shadow paging, L1 gets no EPT and shadows L2 itself: shadow-on-shadow.
   if (o.nested && o.nestedMmu === 'ept' && (o.mmu === 'shadow' || !o.ept))
     throw new UserError(

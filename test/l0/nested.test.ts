@@ -132,4 +132,9 @@ test('without --nested VMX stays hidden; bad nesting options are refused with on
   assert.equal(r2.status, 2);
   assert.match(r2.stderr, /--nested-mmu must be ept or shadow/);
   assert.equal(r2.stderr.trim().split('\n').length, 1);
+  // DESIGN.md's CLI contract: --drw (the default) and --no-drw, with --nested only.
+  assert.equal(runKernel('hello', ['--l0', '--nested', '--drw']).status, 1);
+  const r3 = runKernel('hello', ['--l0', '--drw']);
+  assert.equal(r3.status, 2);
+  assert.match(r3.stderr, /apply to --nested runs/);
 });
