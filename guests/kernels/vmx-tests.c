@@ -140,6 +140,10 @@ void kmain(uint32_t magic, uint32_t mbi)
 		vmx_ept_tests();
 	if (want_group("hostile"))
 		vmx_hostile_tests();
+	/* only on request: its output is a list of outcomes for comparing implementations */
+	char grp[32];
+	if (cmdline_get("group", grp, sizeof(grp)) && strcmp(grp, "fuzz") == 0)
+		vmx_fuzz_tests();
 	vmx_off();
 	test_finish();
 }

@@ -19,6 +19,7 @@ void vmx_entry_tests(void); /* vmx-entry.c: VM-entry checks, MSR load/store, sta
 void vmx_exit_tests(void); /* vmx-exits.c: instruction and exception exits */
 void vmx_event_tests(void); /* vmx-events.c: interrupts, NMIs, windows, injection, timer, MTF */
 void vmx_ept_tests(void); /* vmx-ept.c: EPT, VPID, unrestricted guest, VMCS shadowing */
+void vmx_fuzz_tests(void); /* vmx-fuzz.c: one-bit flips of a valid VMCS, outcomes printed (group=fuzz only) */
 void vmx_hostile_tests(void); /* vmx-hostile.c: pointers to unclaimed addresses, EPT loops */
 
 /* Skip the running test unless VMX exists, then make sure VMX operation is on. */
