@@ -433,6 +433,22 @@ MUT(guest_activity_unsupported)
 		test_skip("not applicable: every activity state is supported");
 }
 MUT(guest_intr_reserved) { vmw(GUEST_INTERRUPTIBILITY, 1u << 5); }
+MUT(guest_intr_enclave)
+{
+	/* bit 4, enclave interruption, must be 0 without SGX (SDM 3C §26.3.1.5) */
+	if (cpuid(0, 0).eax >= 7 && cpuid(7, 0).ebx & (1u << 2))
+		test_skip("not applicable: the processor has SGX");
+	vmw(GUEST_INTERRUPTIBILITY, 1u << 4);
+}
+MUT(guest_pae_pdpte_reserved)
+{
+	/* A PAE guest without EPT: VM entry loads the four PDPTEs CR3 points to, and a present one
+	 * with reserved bits (R/W, bit 1) fails the entry with qualification 2 (§26.3.1.6, §26.8) */
+	uint64_t *pdpt = vmx_page_alloc();
+	pdpt[0] = (uint64_t)vmx_page_alloc() | 1 | 2;
+	vmw(GUEST_CR3, (uint64_t)pdpt);
+	vmw(VMCS_ENTRY_CTLS, vmr(VMCS_ENTRY_CTLS) & ~(uint64_t)ENTRY_IA32E);
+}
 MUT(guest_intr_sti_movss)
 {
 	vmw(GUEST_RFLAGS, RFLAGS_FIXED | RFLAGS_IF);
@@ -635,6 +651,8 @@ static const struct entry_case cases[] = {
 	{ "entry_guest_activity_state_4", mut_guest_activity_4, GUEST, 0 },
 	{ "entry_guest_activity_state_unsupported", mut_guest_activity_unsupported, GUEST, 0 },
 	{ "entry_guest_interruptibility_reserved", mut_guest_intr_reserved, GUEST, 0 },
+	{ "entry_guest_interruptibility_enclave_without_sgx", mut_guest_intr_enclave, GUEST, 0 },
+	{ "entry_guest_pae_pdpte_reserved_bits_without_ept", mut_guest_pae_pdpte_reserved, GUEST, 2 },
 	{ "entry_guest_interruptibility_sti_and_movss", mut_guest_intr_sti_movss, GUEST, 0 },
 	{ "entry_guest_interruptibility_sti_if0", mut_guest_intr_sti_if0, GUEST, 0 },
 	{ "entry_guest_interruptibility_sti_valid", mut_guest_intr_sti_ok, OK, 0 },

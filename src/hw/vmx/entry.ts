@@ -476,8 +476,9 @@ function guestChecks(c: Ctx): readonly Check[] {
       () => !(intr & (B.BLOCK_STI | B.BLOCK_MOV_SS)) || act === B.ACT_ACTIVE,
     ],
     [
-      'guest interruptibility reserved bits zero; not both STI and MOV SS blocking',
-      () => (intr & ~0x1f) === 0 && (intr & 3) !== 3,
+      // Bit 4 (enclave interruption) needs SGX, which this processor does not have (§26.3.1.5).
+      'guest interruptibility reserved bits zero (31:5, and 4 without SGX); not both STI and MOV SS blocking',
+      () => (intr & ~0xf) === 0 && (intr & 3) !== 3,
     ],
     [
       'guest blocking by STI requires RFLAGS.IF',
@@ -543,7 +544,7 @@ function context(v: Vmcs, caps: VmxCaps, env: EntryEnv): Ctx {
 /**
  * Every check VM entry makes before loading guest state, in the SDM's order: controls
  * (VMfailValid 7), host state (VMfailValid 8), guest state (exit reason 33), the PDPTEs of a
- * PAE guest under EPT (qualification 2) and the VMCS link pointer (qualification 4). One
+ * PAE guest (qualification 2) and the VMCS link pointer (qualification 4). One
  * check list for the hardware and for software that emulates VMX (L0 checking vmcs12 with the
  * capabilities it gives its guest).
  */
@@ -556,14 +557,17 @@ export function checkVmEntry(v: Vmcs, caps: VmxCaps, env: EntryEnv): EntryCheckR
   failed = firstFailure(guestChecks(c), c);
   if (failed)
     return { kind: 'entry-failure', reason: B.R.INVALID_GUEST_STATE, qualification: 0, check: failed };
-  // PDPTEs of a PAE guest under EPT (§26.3.1.6): loaded from the VMCS; a present entry with
-  // reserved bits set is an entry failure with qualification 2.
+  // PDPTEs of a PAE guest (§26.3.1.6): under EPT those in the VMCS, otherwise the four the
+  // guest's CR3 points to (bits 31:5), read from memory; a present entry with reserved bits set
+  // is an entry failure with qualification 2.
   const cr0g = v.get32(F.GUEST_CR0),
     cr4g = v.get32(F.GUEST_CR4);
-  if (c.proc2 & B.SEC_EPT && cr0g & 0x80000000 && cr4g & 0x20 && !(c.entry & B.ENTRY_IA32E)) {
+  if (cr0g & 0x80000000 && cr4g & 0x20 && !(c.entry & B.ENTRY_IA32E)) {
+    const ept = (c.proc2 & B.SEC_EPT) !== 0;
+    const table = (v.get32(F.GUEST_CR3) & 0xffffffe0) >>> 0;
     for (let k = 0; k < 4; k++) {
-      const lo = v.get32(F.GUEST_PDPTE0 + 2 * k),
-        hi = v.getHi(F.GUEST_PDPTE0 + 2 * k) >>> 0;
+      const lo = ept ? v.get32(F.GUEST_PDPTE0 + 2 * k) : env.read32(table + 8 * k),
+        hi = (ept ? v.getHi(F.GUEST_PDPTE0 + 2 * k) : env.read32(table + 8 * k + 4)) >>> 0;
       if (lo & 1 && (lo & 0x1e6 || hi >= 2 ** (MAXPHYADDR - 32)))
         return {
           kind: 'entry-failure',
