@@ -510,6 +510,24 @@ TEST(preemption_timer_wakes_hlt_activity)
 	EXPECT_EQ(vmr(GUEST_ACTIVITY), ACTIVITY_HLT); /* the exit happened in the HLT state */
 }
 
+TEST(shutdown_activity_executes_nothing_until_the_timer)
+{
+	/* A guest entered in the shutdown state executes no instruction; the preemption timer still
+	 * counts (SDM 3C §25.5.1) and its exit saves the shutdown state (§27.3.4) */
+	struct vmx_vm vm;
+	struct vmx_exit e;
+	vm_setup(&vm, g_spin);
+	need_timer();
+	if (!(vmx_caps.misc & MISC_ACT_SHUTDOWN))
+		test_skip("not supported: shutdown activity state");
+	vmw(GUEST_ACTIVITY, ACTIVITY_SHUTDOWN);
+	vmw(GUEST_PREEMPT_TIMER, 1000);
+	vmx_vm_run(&vm, &e);
+	EXPECT_EXIT(e, EXIT_PREEMPT_TIMER);
+	EXPECT_EQ(e.guest_rip, (uint64_t)g_spin);
+	EXPECT_EQ(vmr(GUEST_ACTIVITY), ACTIVITY_SHUTDOWN);
+}
+
 TEST(hlt_activity_woken_by_injected_interrupt)
 {
 	struct vmx_vm vm;
@@ -608,6 +626,7 @@ void vmx_event_tests(void)
 	RUN(preemption_timer_saved_zero_on_timer_exit);
 	RUN(preemption_timer_wakes_hlt_activity);
 	RUN(hlt_activity_woken_by_injected_interrupt);
+	RUN(shutdown_activity_executes_nothing_until_the_timer);
 	RUN(mtf_exit_after_one_instruction);
 	RUN(mtf_exit_after_injected_event_delivery);
 	RUN(mtf_not_after_vmcall_exit);

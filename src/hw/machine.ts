@@ -311,7 +311,8 @@ export class Machine {
             if (this.pic.hasInterrupt()) cpu.irqCheck = true;
             cpu.deadline = Math.max(next, cpu.cycles + 1);
             const n = cpu.run(1e9);
-            if (n === 0 && (cpu.halted || cpu.waitForSipi)) cpu.cycles = Math.max(cpu.cycles, next);
+            if (n === 0 && (cpu.halted || cpu.waitForSipi || cpu.shutdownActivity))
+              cpu.cycles = Math.max(cpu.cycles, next);
             this.clock.runDue(cpu.cycles);
           }
         }
@@ -347,13 +348,14 @@ export class Machine {
     if (this.clock.nextTime() !== Infinity) return undefined;
     for (const cpu of this.cpus) {
       if (cpu.vmx.preemptDeadline !== Infinity) return undefined; // the VMX-preemption timer will fire
-      if (cpu.waitForSipi) continue;
+      if (cpu.waitForSipi || cpu.shutdownActivity) continue;
       if (!cpu.halted) return undefined;
       if (cpu.nmiPending && !cpu.nmiBlocked) return undefined;
       if (cpu.fl.word & IF && cpu.pendingInterrupt() >= 0) return undefined;
     }
     const c = this.cpus[0];
     if (c.waitForSipi) return 'every CPU waits for a SIPI';
+    if (c.shutdownActivity) return 'CPU 0 runs a guest in the shutdown activity state with nothing to end it';
     const why =
       c.fl.word & IF ? 'with interrupts enabled but no interrupt source pending' : 'with interrupts disabled';
     return `CPU 0 halted ${why} at RIP ${c.rip.toString(16)}`;

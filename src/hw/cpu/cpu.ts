@@ -134,6 +134,11 @@ export class Cpu {
   sipiPending = -1;
   /** Wait-for-SIPI state after INIT (APs start here). */
   waitForSipi = false;
+  /**
+   * A guest entered with activity state "shutdown" (SDM 3C §24.4.2, §26.6.2): it executes
+   * nothing; only events that cause VM exits end the state.
+   */
+  shutdownActivity = false;
   /** The machine stops a run() when `cycles` reaches this value. */
   deadline = Infinity;
   /** TSC offset added on RDTSC (VMX adds its own later). */
@@ -777,7 +782,7 @@ export class Cpu {
   private runInner(budget: number): number {
     let n = 0;
     while (n < budget && this.cycles < this.deadline) {
-      if (this.waitForSipi) {
+      if (this.waitForSipi || this.shutdownActivity) {
         if (
           this.nonRoot &&
           (this.irqCheck || this.cycles >= this.vmx.preemptDeadline) &&
@@ -1000,7 +1005,7 @@ export class Cpu {
   /** Between instructions: deliver a pending NMI or external interrupt. Returns true if one was taken. */
   checkInterrupts(): boolean {
     if (this.nonRoot && this.nonRootEvents()) return true;
-    if (this.intShadow || this.waitForSipi) return false;
+    if (this.intShadow || this.waitForSipi || this.shutdownActivity) return false;
     if (this.nmiPending && !this.nmiBlocked) {
       // NMIs are blocked from delivery until the next IRET (SDM 3A §6.7.1).
       this.nmiPending = false;

@@ -698,6 +698,7 @@ function loadGuestState(u: VmxUnit, v: Vmcs, c: Ctx): void {
   const act = v.get32(F.GUEST_ACTIVITY_STATE);
   cpu.halted = act === B.ACT_HLT;
   cpu.waitForSipi = act === B.ACT_WAIT_SIPI;
+  cpu.shutdownActivity = act === B.ACT_SHUTDOWN;
   cpu.updateMode();
 }
 

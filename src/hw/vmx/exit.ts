@@ -20,6 +20,8 @@ import {
   BLOCK_NMI,
   ACT_ACTIVE,
   ACT_HLT,
+  ACT_SHUTDOWN,
+  ACT_WAIT_SIPI,
   EXIT_REASON_ENTRY_FAILURE,
   PIN_VIRTUAL_NMIS,
 } from './bits.js';
@@ -60,7 +62,10 @@ export function saveGuestState(cpu: Cpu, v: Vmcs, exitCtls: number): void {
   }
   if (exitCtls & EXIT_SAVE_EFER) v.set(F.GUEST_IA32_EFER, cpu.efer, 0);
   // Activity and interruptibility state (§27.3.4).
-  v.set(F.GUEST_ACTIVITY_STATE, cpu.halted ? ACT_HLT : ACT_ACTIVE);
+  v.set(
+    F.GUEST_ACTIVITY_STATE,
+    cpu.shutdownActivity ? ACT_SHUTDOWN : cpu.waitForSipi ? ACT_WAIT_SIPI : cpu.halted ? ACT_HLT : ACT_ACTIVE,
+  );
   let intr = 0;
   // The shadow after MOV SS/POP SS is blocking by MOV SS; after STI, by STI (Table 24-3).
   if (cpu.intShadow) intr |= cpu.movSsShadow ? BLOCK_MOV_SS : BLOCK_STI;

@@ -300,7 +300,8 @@ export class VmxHost {
       const next = Math.min(end, this.clock.nextTime(), u.preemptDeadline, cpu.cycles + 100_000);
       cpu.deadline = Math.max(next, cpu.cycles + 1);
       const n = cpu.run(1e9);
-      if (n === 0 && cpu.halted && !u.exitReady) cpu.cycles = Math.max(cpu.cycles, next);
+      if (n === 0 && (cpu.halted || cpu.waitForSipi || cpu.shutdownActivity) && !u.exitReady)
+        cpu.cycles = Math.max(cpu.cycles, next);
       try {
         this.clock.runDue(cpu.cycles);
       } catch (e) {

@@ -240,6 +240,9 @@ export class VmxUnit {
     v.set(F.IDT_VECTORING_INFO_FIELD, idtVectoring);
     v.set(F.IDT_VECTORING_ERROR_CODE, idtError);
     saveGuestState(cpu, v, this.exitCtls);
+    // The activity state is saved; root operation is always active.
+    cpu.shutdownActivity = false;
+    cpu.waitForSipi = false;
     // IA32_VMX_MISC[5]: VM exits store EFER.LMA into the "IA-32e mode guest" entry control (§27.2).
     const entryCtl = v.get32(F.VM_ENTRY_CONTROLS);
     v.set(F.VM_ENTRY_CONTROLS, cpu.efer & 0x400 ? entryCtl | B.ENTRY_IA32E : entryCtl & ~B.ENTRY_IA32E);
