@@ -65,6 +65,7 @@ for (const [label, flags] of [
   ['EPT-on-EPT without DRW', ['--no-drw']],
   ['without dirty merging', ['--no-dirty-merge']],
   ['shadow-on-EPT', ['--nested-mmu', 'shadow']],
+  ['shadow-on-shadow', ['--mmu', 'shadow']],
 ] as const) {
   test(`vmx-tests.elf as L1 under --l0 --nested: bare results or skipped for absent features (${label})`, () => {
     const r = runKernel('vmx-tests', ['--l0', '--nested', ...flags]);
