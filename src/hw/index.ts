@@ -1,5 +1,6 @@
 /** The machine's public surface: what L0, the CLI and benchmarks may use. */
 export { Machine, QUANTUM, type MachineOptions, type RunResult } from './machine.js';
+export { wirePcPorts, type PcPorts, type PcPortsConfig } from './pc-ports.js';
 export { PhysMem, LOW_RAM_LIMIT } from './mmu/physmem.js';
 export { IoBus, type PortDevice, type MmioDevice } from './bus.js';
 export { Cpu } from './cpu/cpu.js';
@@ -13,7 +14,7 @@ export {
   type RunOutcome,
   type MsrState,
 } from './vmx/host.js';
-export { F as VMCS_FIELD } from './vmx/f.js';
+export { F as VMCS_FIELD, GUEST_SEG_SEL, GUEST_SEG_BASE, GUEST_SEG_LIMIT, GUEST_SEG_AR } from './vmx/f.js';
 export { R as EXIT_REASON } from './vmx/bits.js';
 export { EventQueue } from './events-queue.js';
 export type { VmxOptions } from './vmx/caps.js';

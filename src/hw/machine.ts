@@ -13,31 +13,23 @@ import { EventQueue } from './events-queue.js';
 import { Lapic, routeApicMessage, APIC_MMIO_SIZE } from './devices/lapic.js';
 import { IoApic, IOAPIC_MMIO_SIZE } from './devices/ioapic.js';
 import type { MmioDevice } from './bus.js';
-import { Pit8254, PIT_PORT, PIT_PORT_COUNT } from './devices/pit8254.js';
-import { Rtc, RTC_PORT, RTC_PORT_COUNT } from './devices/rtc.js';
-import { AcpiPm, ACPI_PM_BASE, ACPI_PM_PORT_COUNT, PM_TIMER_PORT, SLP_TYP_S5 } from './devices/pm-timer.js';
+import { Pit8254 } from './devices/pit8254.js';
+import { Rtc } from './devices/rtc.js';
+import { AcpiPm, PM_TIMER_PORT } from './devices/pm-timer.js';
 import { buildAcpiTables } from './acpi/tables.js';
-import { PciIsaBridge } from './devices/pci-isa-bridge.js';
+
 import { decodeMsi } from './devices/apic-message.js';
 import { VmxHost } from './vmx/host.js';
 import type { VmxOptions } from './vmx/caps.js';
 import { CS, SS, DS, ES, FS, GS, TR, LDTR, IF } from './cpu/regs.js';
 import { loadMultiboot, type MultibootModule } from './boot/multiboot.js';
 import { Uart16550 } from './devices/uart16550.js';
-import { DebugExit, DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE } from './devices/debug-exit.js';
-import { ShutdownPort, SHUTDOWN_PORT } from './devices/shutdown.js';
-import { FwCfg, FW_CFG_PORT, FW_CFG_PORT_COUNT } from './devices/fwcfg.js';
-import {
-  PicPair,
-  PIC_MASTER_PORT,
-  PIC_SLAVE_PORT,
-  PIC_PORT_COUNT,
-  ELCR_PORT,
-  ELCR_PORT_COUNT,
-} from './devices/pic-pair.js';
-import { PciHost, PCI_CONFIG_PORT, PCI_CONFIG_PORT_COUNT } from './devices/pci-host.js';
-import { LatchPort, POST_CODE_PORT } from './devices/port-sink.js';
-import { SystemControlB, SYSTEM_CONTROL_B_PORT } from './devices/system-control-b.js';
+
+import { FwCfg } from './devices/fwcfg.js';
+import { PicPair } from './devices/pic-pair.js';
+import { PciHost } from './devices/pci-host.js';
+
+import { wirePcPorts } from './pc-ports.js';
 
 export interface MachineOptions {
   memMiB: number;
@@ -63,8 +55,8 @@ export class Machine {
   readonly io = new IoBus();
   readonly cpus: Cpu[] = [];
   readonly uart: Uart16550;
-  readonly pic = new PicPair();
-  readonly pci = new PciHost();
+  readonly pic: PicPair;
+  readonly pci: PciHost;
   readonly fwcfg: FwCfg;
 
   constructor(readonly opts: MachineOptions) {
@@ -75,48 +67,26 @@ export class Machine {
     if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8)
       throw new UserError(`--cpus must be between 1 and 8 (got ${cpus})`);
     this.mem = new PhysMem(opts.memMiB * 1024 * 1024);
-    this.uart = new Uart16550(opts.serial, (l) => this.isaIrq(4, l));
-    this.fwcfg = new FwCfg({ ramBytes: this.mem.ramBytes, cpus });
     const io = this.io;
-    io.register(0x3f8, 8, this.uart);
-    io.register(
-      DEBUG_EXIT_PORT,
-      DEBUG_EXIT_SIZE,
-      new DebugExit((v) => {
+    const ports = wirePcPorts(io, this.clock, {
+      ramBytes: this.mem.ramBytes,
+      cpus,
+      serial: opts.serial,
+      isaIrq: (irq, l) => this.isaIrq(irq, l),
+      exit: (v) => {
         throw new MachineStop('exit', v, `debug-exit ${v}`);
-      }),
-    );
-    io.register(
-      SHUTDOWN_PORT,
-      1,
-      new ShutdownPort(() => {
-        throw new MachineStop('shutdown', 0, 'power off');
-      }),
-    );
-    io.register(FW_CFG_PORT, FW_CFG_PORT_COUNT, this.fwcfg);
-    io.register(PIC_MASTER_PORT, PIC_PORT_COUNT, this.pic.master);
-    io.register(PIC_SLAVE_PORT, PIC_PORT_COUNT, this.pic.slave);
-    io.register(ELCR_PORT, ELCR_PORT_COUNT, this.pic.elcr);
-    io.register(PCI_CONFIG_PORT, PCI_CONFIG_PORT_COUNT, this.pci);
-    io.register(POST_CODE_PORT, 1, new LatchPort('post'));
-    // Timers. The PIT starts unprogrammed (there is no BIOS): nothing ticks until the guest
-    // programs it. ISA IRQs go to both the 8259s and the IOAPIC; IRQ0 is GSI 2 (MADT override).
-    this.pit = new Pit8254(this.clock, (l) => this.isaIrq(0, l), { initial: 'unprogrammed' });
-    io.register(PIT_PORT, PIT_PORT_COUNT, this.pit);
-    const portB = new SystemControlB();
-    portB.status = () => (this.pit.out2() ? 0x20 : 0);
-    portB.onWrite = (v) => this.pit.setGate2((v & 1) !== 0);
-    io.register(SYSTEM_CONTROL_B_PORT, 1, portB);
-    this.rtc = new Rtc(this.clock, (l) => this.isaIrq(8, l), { ramBytes: this.mem.ramBytes, cpus });
-    io.register(RTC_PORT, RTC_PORT_COUNT, this.rtc);
-    this.acpiPm = new AcpiPm(this.clock, {
-      sci: (l) => this.isaIrq(9, l),
-      onSleep: (t) => {
-        if (t === SLP_TYP_S5) throw new MachineStop('shutdown', 0, 'ACPI S5 power off');
+      },
+      shutdown: (why) => {
+        throw new MachineStop('shutdown', 0, why);
       },
     });
-    io.register(ACPI_PM_BASE, ACPI_PM_PORT_COUNT, this.acpiPm);
-    this.pci.add(1, 0, new PciIsaBridge());
+    this.uart = ports.uart;
+    this.fwcfg = ports.fwcfg;
+    this.pic = ports.pic;
+    this.pci = ports.pci;
+    this.pit = ports.pit;
+    this.rtc = ports.rtc;
+    this.acpiPm = ports.acpiPm;
     buildAcpiTables(this.mem, { cpus, pmTimerPort: PM_TIMER_PORT });
     this.ioapic = new IoApic((m) => routeApicMessage(m, this.lapics));
     this.mem.mmio.register(0xfec00000, IOAPIC_MMIO_SIZE, this.ioapic);

@@ -4,20 +4,12 @@
  * the memory operand's linear address, and reading/writing that memory through L1's own
  * page tables (a fault there is L1's #PF, as it would be on hardware).
  */
-import { VMCS_FIELD as F, type ExitRecord, type VmxHost } from '../hw.js';
+import { GUEST_SEG_BASE, type ExitRecord, type VmxHost } from '../hw.js';
 import type { Vcpu } from '../vmm/vcpu.js';
 import { guestPaging, walkGuest } from '../mmu/guest-walk.js';
 import { noteGuestWrite } from '../mmu/shadow.js';
 import { readGpr, guestMode, guestCpl } from '../vmm/guest-state.js';
 
-const SEG_BASE = [
-  F.GUEST_ES_BASE,
-  F.GUEST_CS_BASE,
-  F.GUEST_SS_BASE,
-  F.GUEST_DS_BASE,
-  F.GUEST_FS_BASE,
-  F.GUEST_GS_BASE,
-];
 /** Fields of the instruction-information field. */
 export interface InsnInfo {
   scale: number;
@@ -50,7 +42,7 @@ export function operandAddress(h: VmxHost, e: ExitRecord, i: InsnInfo): bigint {
   const bits = i.addrSize === 0 ? 16 : i.addrSize === 1 ? 32 : 64;
   ea = BigInt.asUintN(bits, ea);
   // In 64-bit mode only FS and GS have a base (SDM 3A §3.4.4); outside it every segment does.
-  const segBase = i.seg < 6 ? (h.vmread(SEG_BASE[i.seg]) as bigint) : 0n;
+  const segBase = i.seg < 6 ? (h.vmread(GUEST_SEG_BASE[i.seg]) as bigint) : 0n;
   const useBase = !guestMode(h).long || i.seg === 4 || i.seg === 5;
   return BigInt.asUintN(guestMode(h).long ? 64 : 32, ea + (useBase ? segBase : 0n));
 }

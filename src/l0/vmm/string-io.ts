@@ -12,7 +12,7 @@
  * element injects #PF (CR2 = the element's linear address) with RCX/RSI/RDI describing the
  * elements already moved, as the hardware leaves them.
  */
-import { VMCS_FIELD as F } from '../hw.js';
+import { VMCS_FIELD as F, GUEST_SEG_BASE } from '../hw.js';
 import { noteGuestWrite } from '../mmu/shadow.js';
 import type { ExitContext } from './exits.js';
 import { guestPaging, walkGuest, type GuestPaging } from '../mmu/guest-walk.js';
@@ -35,15 +35,6 @@ const RCX = 1,
   RDI = 7;
 const RFLAGS_DF = 0x400n,
   RFLAGS_AC = 0x40000n;
-/** Segment bases in the instruction-information encoding (ES CS SS DS FS GS). */
-const SEG_BASE = [
-  F.GUEST_ES_BASE,
-  F.GUEST_CS_BASE,
-  F.GUEST_SS_BASE,
-  F.GUEST_DS_BASE,
-  F.GUEST_FS_BASE,
-  F.GUEST_GS_BASE,
-];
 
 type Where =
   { gpas: number[] } | { fault: 'pf'; errorCode: number } | { fault: 'gp' } | { fault: 'stop'; why: string };
@@ -105,7 +96,7 @@ export function stringIo(c: ExitContext): void {
   const mode = guestMode(h);
   h.charge(L0_COST.io);
   // In 64-bit mode only FS and GS have bases (SDM 3A §3.4.4).
-  const segBase = mode.long && seg < 4 ? 0n : vmread(h, SEG_BASE[seg]);
+  const segBase = mode.long && seg < 4 ? 0n : vmread(h, GUEST_SEG_BASE[seg]);
   const rflags = vmread(h, F.GUEST_RFLAGS);
   const step = BigInt(rflags & RFLAGS_DF ? -size : size);
   const idx = input ? RDI : RSI;

@@ -1,6 +1,6 @@
 /**
- * A VM's PC: the machine's own device models (src/hw/devices), wired per VM the way
- * src/hw/machine.ts wires them for the bare machine, on the VM's I/O bus and with the VM's
+ * A VM's PC: the machine's own device models (src/hw/devices), wired per VM by the same
+ * code that wires the bare machine's (hw/pc-ports.ts), on the VM's I/O bus and with the VM's
  * own event queue. Nothing here is shared between VMs, so one VM's devices can neither see
  * nor disturb another's.
  *
@@ -20,19 +20,14 @@
  */
 import {
   EventQueue,
+  wirePcPorts,
   IoBus,
   Uart16550,
-  DebugExit,
-  ShutdownPort,
-  FwCfg,
   PicPair,
   PciHost,
-  PciIsaBridge,
-  LatchPort,
   Pit8254,
   Rtc,
   AcpiPm,
-  SystemControlB,
   IoApic,
   Lapic,
   routeApicMessage,
@@ -41,27 +36,6 @@ import {
   IOAPIC_MMIO_SIZE,
   IOAPIC_PINS,
   DM_NMI,
-  PIT_PORT,
-  PIT_PORT_COUNT,
-  RTC_PORT,
-  RTC_PORT_COUNT,
-  ACPI_PM_BASE,
-  ACPI_PM_PORT_COUNT,
-  SLP_TYP_S5,
-  SYSTEM_CONTROL_B_PORT,
-  DEBUG_EXIT_PORT,
-  DEBUG_EXIT_SIZE,
-  SHUTDOWN_PORT,
-  FW_CFG_PORT,
-  FW_CFG_PORT_COUNT,
-  PIC_MASTER_PORT,
-  PIC_SLAVE_PORT,
-  PIC_PORT_COUNT,
-  ELCR_PORT,
-  ELCR_PORT_COUNT,
-  PCI_CONFIG_PORT,
-  PCI_CONFIG_PORT_COUNT,
-  POST_CODE_PORT,
 } from '../hw.js';
 
 /** How the platform reaches the vCPUs and the VM (implemented by Vm). */
@@ -89,8 +63,8 @@ export interface VPlatformConfig {
 
 export class VPlatform {
   readonly clock = new EventQueue();
-  readonly pic = new PicPair();
-  readonly pci = new PciHost();
+  readonly pic: PicPair;
+  readonly pci: PciHost;
   readonly uart: Uart16550;
   readonly pit: Pit8254;
   readonly rtc: Rtc;
@@ -104,33 +78,20 @@ export class VPlatform {
     private readonly vcpus: VcpuSignals,
   ) {
     this.clock.nowFn = cfg.now;
-    this.uart = new Uart16550(cfg.serial, (l) => this.isaIrq(4, l));
-    io.register(0x3f8, 8, this.uart);
-    io.register(DEBUG_EXIT_PORT, DEBUG_EXIT_SIZE, new DebugExit((v) => vcpus.exit(v)));
-    io.register(SHUTDOWN_PORT, 1, new ShutdownPort(() => vcpus.shutdown()));
-    io.register(FW_CFG_PORT, FW_CFG_PORT_COUNT, new FwCfg({ ramBytes: cfg.ramBytes, cpus: cfg.cpus }));
-    io.register(PIC_MASTER_PORT, PIC_PORT_COUNT, this.pic.master);
-    io.register(PIC_SLAVE_PORT, PIC_PORT_COUNT, this.pic.slave);
-    io.register(ELCR_PORT, ELCR_PORT_COUNT, this.pic.elcr);
-    io.register(PCI_CONFIG_PORT, PCI_CONFIG_PORT_COUNT, this.pci);
-    io.register(POST_CODE_PORT, 1, new LatchPort('post'));
-    // No BIOS: the PIT starts unprogrammed, as on the bare machine.
-    this.pit = new Pit8254(this.clock, (l) => this.isaIrq(0, l), { initial: 'unprogrammed' });
-    io.register(PIT_PORT, PIT_PORT_COUNT, this.pit);
-    const portB = new SystemControlB();
-    portB.status = () => (this.pit.out2() ? 0x20 : 0);
-    portB.onWrite = (v) => this.pit.setGate2((v & 1) !== 0);
-    io.register(SYSTEM_CONTROL_B_PORT, 1, portB);
-    this.rtc = new Rtc(this.clock, (l) => this.isaIrq(8, l), { ramBytes: cfg.ramBytes, cpus: cfg.cpus });
-    io.register(RTC_PORT, RTC_PORT_COUNT, this.rtc);
-    this.acpiPm = new AcpiPm(this.clock, {
-      sci: (l) => this.isaIrq(9, l),
-      onSleep: (t) => {
-        if (t === SLP_TYP_S5) vcpus.shutdown();
-      },
+    const ports = wirePcPorts(io, this.clock, {
+      ramBytes: cfg.ramBytes,
+      cpus: cfg.cpus,
+      serial: cfg.serial,
+      isaIrq: (irq, l) => this.isaIrq(irq, l),
+      exit: (v) => vcpus.exit(v),
+      shutdown: () => vcpus.shutdown(),
     });
-    io.register(ACPI_PM_BASE, ACPI_PM_PORT_COUNT, this.acpiPm);
-    this.pci.add(1, 0, new PciIsaBridge());
+    this.uart = ports.uart;
+    this.pic = ports.pic;
+    this.pci = ports.pci;
+    this.pit = ports.pit;
+    this.rtc = ports.rtc;
+    this.acpiPm = ports.acpiPm;
     this.ioapic = new IoApic((m) => routeApicMessage(m, this.lapics));
     for (let k = 0; k < cfg.cpus; k++) {
       this.lapics.push(

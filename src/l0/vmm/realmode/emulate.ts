@@ -27,7 +27,16 @@
  *   not implement, or an exception it cannot deliver, stops that VM with a report naming the
  *   instruction's bytes and address.
  */
-import { VMCS_FIELD as F, EXIT_REASON as R, type ExitRecord, type VmxHost } from '../../hw.js';
+import {
+  VMCS_FIELD as F,
+  EXIT_REASON as R,
+  GUEST_SEG_SEL,
+  GUEST_SEG_BASE,
+  GUEST_SEG_LIMIT,
+  GUEST_SEG_AR,
+  type ExitRecord,
+  type VmxHost,
+} from '../../hw.js';
 import type { Vcpu } from '../vcpu.js';
 import type { ExitContext } from '../exits.js';
 import { EXIT_HANDLERS } from '../exits.js';
@@ -56,38 +65,6 @@ import {
 /** Instructions emulated per call at most (the run loop then checks device events and yields). */
 export const EMULATION_BATCH = 4096;
 
-const SEL = [
-  F.GUEST_ES_SELECTOR,
-  F.GUEST_CS_SELECTOR,
-  F.GUEST_SS_SELECTOR,
-  F.GUEST_DS_SELECTOR,
-  F.GUEST_FS_SELECTOR,
-  F.GUEST_GS_SELECTOR,
-];
-const BASE = [
-  F.GUEST_ES_BASE,
-  F.GUEST_CS_BASE,
-  F.GUEST_SS_BASE,
-  F.GUEST_DS_BASE,
-  F.GUEST_FS_BASE,
-  F.GUEST_GS_BASE,
-];
-const LIMIT = [
-  F.GUEST_ES_LIMIT,
-  F.GUEST_CS_LIMIT,
-  F.GUEST_SS_LIMIT,
-  F.GUEST_DS_LIMIT,
-  F.GUEST_FS_LIMIT,
-  F.GUEST_GS_LIMIT,
-];
-const AR = [
-  F.GUEST_ES_AR_BYTES,
-  F.GUEST_CS_AR_BYTES,
-  F.GUEST_SS_AR_BYTES,
-  F.GUEST_DS_AR_BYTES,
-  F.GUEST_FS_AR_BYTES,
-  F.GUEST_GS_AR_BYTES,
-];
 const INTR_BITS = BLOCK_STI | BLOCK_MOV_SS | BLOCK_NMI;
 const VALID = 0x80000000;
 const RSP = 4;
@@ -105,10 +82,10 @@ export function loadState(vcpu: Vcpu, s: RmState): void {
   s.eflags = lo32(vmread(h, F.GUEST_RFLAGS));
   for (let k = 0; k < 6; k++) {
     const sg = s.seg[k];
-    sg.sel = Number(vmread(h, SEL[k]));
-    sg.base = lo32(vmread(h, BASE[k]));
-    sg.limit = lo32(vmread(h, LIMIT[k]));
-    sg.ar = Number(vmread(h, AR[k]));
+    sg.sel = Number(vmread(h, GUEST_SEG_SEL[k]));
+    sg.base = lo32(vmread(h, GUEST_SEG_BASE[k]));
+    sg.limit = lo32(vmread(h, GUEST_SEG_LIMIT[k]));
+    sg.ar = Number(vmread(h, GUEST_SEG_AR[k]));
   }
   s.gdtrBase = lo32(vmread(h, F.GUEST_GDTR_BASE));
   s.gdtrLimit = Number(vmread(h, F.GUEST_GDTR_LIMIT));
@@ -173,10 +150,10 @@ class VmBus implements RmBus {
     for (let k = 0; k < 6; k++) {
       const x = s.seg[k],
         y = b.seg[k];
-      if (x.sel !== y.sel) w(SEL[k], x.sel);
-      if (x.base !== y.base) w(BASE[k], x.base);
-      if (x.limit !== y.limit) w(LIMIT[k], x.limit);
-      if (x.ar !== y.ar) w(AR[k], x.ar);
+      if (x.sel !== y.sel) w(GUEST_SEG_SEL[k], x.sel);
+      if (x.base !== y.base) w(GUEST_SEG_BASE[k], x.base);
+      if (x.limit !== y.limit) w(GUEST_SEG_LIMIT[k], x.limit);
+      if (x.ar !== y.ar) w(GUEST_SEG_AR[k], x.ar);
     }
     if (s.gdtrBase !== b.gdtrBase) w(F.GUEST_GDTR_BASE, s.gdtrBase);
     if (s.gdtrLimit !== b.gdtrLimit) w(F.GUEST_GDTR_LIMIT, s.gdtrLimit);
