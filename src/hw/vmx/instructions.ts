@@ -12,6 +12,7 @@ import { MSR } from '../../spec/msr.js';
 import { MAXPHYADDR } from '../mmu/paging.js';
 import { VMCS_REVISION_ID } from './caps.js';
 import { F } from './f.js';
+import type { Vmcs } from './vmcs.js';
 import * as B from './bits.js';
 import { instructionInfo } from './intercepts.js';
 
@@ -113,24 +114,40 @@ function shadowVmcs(cpu: Cpu): ReturnType<Cpu['vmx']['vmcsAt']> | undefined {
   return cpu.vmx.vmcsAt(link);
 }
 
-const vmread: Handler = (cpu, i) => {
+/**
+ * What VMREAD and VMWRITE check first (SDM 3C §30.3): #UD outside VMX operation and in real or
+ * compatibility mode; in non-root operation a VM exit unless VMCS shadowing serves the field,
+ * whose VMCS is then the one the link pointer names; #GP(0) at CPL > 0; VMfailInvalid without a
+ * VMCS. Returns the encoding and the VMCS the instruction acts on, or undefined once it failed.
+ */
+function vmrwOperands(cpu: Cpu, i: Insn, write: boolean): { enc: number; target: Vmcs } | undefined {
   const u = cpu.vmx;
   if (!(cpu.cr4 & 0x2000) || !u.on) cpu.fault(UD);
   if (cpu.mode === Mode.Real || cpu.mode === Mode.Compat16 || cpu.mode === Mode.Compat32) cpu.fault(UD);
-  const size = opSize(cpu);
-  const enc = size === 8 && cpu.rhi[i.reg] !== 0 ? -1 : cpu.rlo[i.reg] >>> 0;
+  const enc = opSize(cpu) === 8 && cpu.rhi[i.reg] !== 0 ? -1 : cpu.rlo[i.reg] >>> 0;
   let target = u.current;
   if (cpu.nonRoot) {
-    if (!shadowAccess(cpu, enc, false))
-      u.exit(B.R.VMREAD, i.mem ? i.disp : 0, i.len, { instructionInfo: instructionInfo(i) });
+    if (!shadowAccess(cpu, enc, write))
+      u.exit(write ? B.R.VMWRITE : B.R.VMREAD, i.mem ? i.disp : 0, i.len, {
+        instructionInfo: instructionInfo(i),
+      });
     target = shadowVmcs(cpu);
-    if (cpu.cpl > 0) cpu.gp(0);
-    if (!target) return u.failInvalid(); // VMfailInvalid when the link pointer is invalid (§30.3 VMREAD)
-  } else if (cpu.cpl > 0) cpu.gp(0);
-  if (!target) return u.failInvalid();
-  if (!u.supportsField(enc))
-    return cpu.nonRoot ? u.failValid(B.E.VMRW_UNSUPPORTED_FIELD) : u.failValid(B.E.VMRW_UNSUPPORTED_FIELD);
-  const lo = u.readField(target, enc),
+  }
+  if (cpu.cpl > 0) cpu.gp(0);
+  if (!target) {
+    u.failInvalid(); // no current VMCS, or an invalid link pointer in non-root operation
+    return undefined;
+  }
+  return { enc, target };
+}
+
+const vmread: Handler = (cpu, i) => {
+  const u = cpu.vmx;
+  const op = vmrwOperands(cpu, i, false);
+  if (!op) return;
+  if (!u.supportsField(op.enc)) return u.failValid(B.E.VMRW_UNSUPPORTED_FIELD);
+  const size = opSize(cpu);
+  const lo = u.readField(op.target, op.enc),
     hi = u.fieldHi;
   if (i.mem) cpu.wrN(cpu.memLin(i, size, true), size, lo, size === 8 ? hi : 0);
   else cpu.setReg(i.rm, size, lo, size === 8 ? hi : 0);
@@ -139,24 +156,14 @@ const vmread: Handler = (cpu, i) => {
 
 const vmwrite: Handler = (cpu, i) => {
   const u = cpu.vmx;
-  if (!(cpu.cr4 & 0x2000) || !u.on) cpu.fault(UD);
-  if (cpu.mode === Mode.Real || cpu.mode === Mode.Compat16 || cpu.mode === Mode.Compat32) cpu.fault(UD);
+  const op = vmrwOperands(cpu, i, true);
+  if (!op) return;
   const size = opSize(cpu);
-  const enc = size === 8 && cpu.rhi[i.reg] !== 0 ? -1 : cpu.rlo[i.reg] >>> 0;
-  let target = u.current;
-  if (cpu.nonRoot) {
-    if (!shadowAccess(cpu, enc, true))
-      u.exit(B.R.VMWRITE, i.mem ? i.disp : 0, i.len, { instructionInfo: instructionInfo(i) });
-    target = shadowVmcs(cpu);
-    if (cpu.cpl > 0) cpu.gp(0);
-    if (!target) return u.failInvalid();
-  } else if (cpu.cpl > 0) cpu.gp(0);
-  if (!target) return u.failInvalid();
   const lo = cpu.readE(i, size);
   const hi = size === 8 ? cpu.hi : 0;
-  if (!u.supportsField(enc)) return u.failValid(B.E.VMRW_UNSUPPORTED_FIELD);
+  if (!u.supportsField(op.enc)) return u.failValid(B.E.VMRW_UNSUPPORTED_FIELD);
   // IA32_VMX_MISC[29] is set: VMWRITE may write the read-only exit-information fields.
-  u.writeField(target, enc, lo, hi);
+  u.writeField(op.target, op.enc, lo, hi);
   u.succeed();
 };
 

@@ -25,7 +25,7 @@
  * - Memory: shadow tables come from L0's page pool; past SHADOW_PAGE_CAP pages per VM, roots no
  *   vCPU uses are freed, then the leaves of the roots in use are dropped (`reclaim`).
  */
-import { VMCS_FIELD as F } from '../hw.js';
+import { VMCS_FIELD as F, VMX_BITS as B } from '../hw.js';
 import type { Vm } from '../vm.js';
 import type { Vcpu } from '../vmm/vcpu.js';
 import { L0_COST } from '../cost.js';
@@ -46,7 +46,6 @@ export const SHADOW_PAGE_CAP = 2048;
 /** Emulated writes to one guest page-table page, without a walk through it, before L0 unprotects it. */
 export const FLOOD_WRITES = 4;
 
-const CPU_MTF = 1 << 27;
 const W = 2,
   D = 0x40;
 
@@ -349,7 +348,7 @@ export class ShadowMmu {
       const h = this.vm.host;
       h.vmwrite(
         F.CPU_BASED_VM_EXEC_CONTROL,
-        (h.vmread(F.CPU_BASED_VM_EXEC_CONTROL) as bigint) | BigInt(CPU_MTF),
+        (h.vmread(F.CPU_BASED_VM_EXEC_CONTROL) as bigint) | BigInt(B.CPU_MTF),
       );
     }
     this.counters.ptWrites++;
@@ -417,7 +416,7 @@ export class ShadowMmu {
     const h = this.vm.host;
     h.vmwrite(
       F.CPU_BASED_VM_EXEC_CONTROL,
-      (h.vmread(F.CPU_BASED_VM_EXEC_CONTROL) as bigint) & ~BigInt(CPU_MTF),
+      (h.vmread(F.CPU_BASED_VM_EXEC_CONTROL) as bigint) & ~BigInt(B.CPU_MTF),
     );
     const dv = this.mem.dv;
     for (const st of list) {

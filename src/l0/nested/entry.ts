@@ -11,7 +11,7 @@ import { skipInstruction } from '../vmm/guest-state.js';
 import { syncShadowToVmcs12 } from './drw.js';
 import { l1Read32, l1Read8 } from './l1mem.js';
 import { prepareVmcs02 } from './vmcs02.js';
-import { reflectToL1 } from './reflect.js';
+import { reflectToL1, synthesizedExit12 } from './reflect.js';
 import { L0_COST } from '../cost.js';
 
 /** A VM-entry failure L1 sees as an exit (§26.8): reason with bit 31, L1's host state loaded. */
@@ -19,18 +19,7 @@ export function entryFailureToL1(v: Vcpu, n: NestedVcpu, reason: number, qualifi
   reflectToL1(
     v,
     n,
-    {
-      reason: (reason | 0x80000000) >>> 0,
-      qualification: BigInt(qualification),
-      guestLinearAddress: 0n,
-      guestPhysicalAddress: 0n,
-      instructionLength: 0,
-      instructionInfo: 0,
-      interruptionInfo: 0,
-      interruptionErrorCode: 0,
-      idtVectoringInfo: 0,
-      idtVectoringErrorCode: 0,
-    },
+    synthesizedExit12((reason | 0x80000000) >>> 0, { qualification: BigInt(qualification) }),
     false,
   );
 }

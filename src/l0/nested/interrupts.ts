@@ -40,7 +40,7 @@ import type { NestedVcpu } from './state.js';
 import { vmread } from '../vmm/guest-state.js';
 import { exitName } from '../vmm/exits.js';
 import { get12 } from './vmcs02.js';
-import { reflectToL1, type Exit12 } from './reflect.js';
+import { reflectToL1, synthesizedExit12, type Exit12 } from './reflect.js';
 import { totalExits } from './entry.js';
 import { L0_COST } from '../cost.js';
 
@@ -48,22 +48,9 @@ const VALID = 0x80000000;
 const RFLAGS_IF = 0x200n;
 const WINDOWS = B.CPU_INTR_WINDOW | B.CPU_NMI_WINDOW;
 
-/** An exit L0 makes up for L1 (an interrupt or NMI that arrives while L2 runs). */
-function synthesizedExit(reason: number, interruptionInfo: number): Exit12 {
-  return {
-    reason,
-    qualification: 0n,
-    guestLinearAddress: 0n,
-    guestPhysicalAddress: 0n,
-    instructionLength: 0,
-    instructionInfo: 0,
-    interruptionInfo,
-    interruptionErrorCode: 0,
-    // The exit happens at an instruction boundary, not while an event is delivered (§27.2.4).
-    idtVectoringInfo: 0,
-    idtVectoringErrorCode: 0,
-  };
-}
+/** An exit L0 makes up for L1: an interrupt or NMI that arrives while L2 runs. */
+const synthesizedExit = (reason: number, interruptionInfo: number): Exit12 =>
+  synthesizedExit12(reason, { interruptionInfo });
 
 /** Reflect a synthesized exit to L1; counted as an L2 exit handled by L1, like a reflected one. */
 function exitToL1(v: Vcpu, n: NestedVcpu, x: Exit12): void {

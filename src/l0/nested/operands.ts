@@ -51,18 +51,20 @@ export function operandAddress(h: VmxHost, e: ExitRecord, i: InsnInfo): bigint {
 export type MemResult =
   { ok: true; value: bigint } | { ok: false; vector: 13 | 14; errorCode: number; linear: bigint };
 
-/** Read `bytes` (1-8) at L1 linear address `la` through L1's paging. */
-export function readL1(v: Vcpu, la: bigint, bytes: number): MemResult {
+type Fault = Extract<MemResult, { ok: false }>;
+
+/**
+ * The guest-physical address of each of `bytes` bytes at L1 linear address `la`, through L1's
+ * paging (accessed and dirty flags set as the processor would), or the fault of the first byte
+ * that cannot be reached.
+ */
+function translateL1(v: Vcpu, la: bigint, bytes: number, write: boolean): number[] | Fault {
   const p = guestPaging(v);
-  let value = 0n;
+  const user = guestCpl(v.host) === 3;
+  const gpas: number[] = [];
   for (let k = 0; k < bytes; k++) {
-    const w = walkGuest(
-      v.vm,
-      p,
-      BigInt.asUintN(64, la + BigInt(k)),
-      { write: false, user: guestCpl(v.host) === 3, fetch: false },
-      true,
-    );
+    const linear = BigInt.asUintN(64, la + BigInt(k));
+    const w = walkGuest(v.vm, p, linear, { write, user, fetch: false }, true);
     if (!w.ok)
       return {
         ok: false,
@@ -70,40 +72,32 @@ export function readL1(v: Vcpu, la: bigint, bytes: number): MemResult {
         errorCode: w.kind === 'page-fault' ? w.errorCode : 0,
         linear: la + BigInt(k),
       };
-    const hpa = v.vm.gpaToHpa(w.gpa);
-    const b = hpa < 0 ? 0xff : v.host.mem.read8(hpa);
-    value |= BigInt(b) << BigInt(8 * k);
+    gpas.push(w.gpa);
   }
+  return gpas;
+}
+
+/** Read `bytes` (1-8) at L1 linear address `la` through L1's paging. */
+export function readL1(v: Vcpu, la: bigint, bytes: number): MemResult {
+  const gpas = translateL1(v, la, bytes, false);
+  if (!Array.isArray(gpas)) return gpas;
+  let value = 0n;
+  gpas.forEach((gpa, k) => {
+    const hpa = v.vm.gpaToHpa(gpa);
+    value |= BigInt(hpa < 0 ? 0xff : v.host.mem.read8(hpa)) << BigInt(8 * k);
+  });
   return { ok: true, value };
 }
 
 /** Write `bytes` (1-8) at L1 linear address `la`; on a fault nothing is written. */
 export function writeL1(v: Vcpu, la: bigint, bytes: number, value: bigint): MemResult {
-  const p = guestPaging(v);
-  const hpas: number[] = [],
-    gpas: number[] = [];
-  for (let k = 0; k < bytes; k++) {
-    const w = walkGuest(
-      v.vm,
-      p,
-      BigInt.asUintN(64, la + BigInt(k)),
-      { write: true, user: guestCpl(v.host) === 3, fetch: false },
-      true,
-    );
-    if (!w.ok)
-      return {
-        ok: false,
-        vector: w.kind === 'page-fault' ? 14 : 13,
-        errorCode: w.kind === 'page-fault' ? w.errorCode : 0,
-        linear: la + BigInt(k),
-      };
-    hpas.push(v.vm.gpaToHpa(w.gpa));
-    gpas.push(w.gpa);
-  }
-  hpas.forEach((hpa, k) => {
+  const gpas = translateL1(v, la, bytes, true);
+  if (!Array.isArray(gpas)) return gpas;
+  gpas.forEach((gpa, k) => {
+    const hpa = v.vm.gpaToHpa(gpa);
     if (hpa < 0) return;
     v.host.mem.write8(hpa, Number((value >> BigInt(8 * k)) & 0xffn));
-    noteGuestWrite(v.vm, gpas[k], 1); // L0 shadowing L1 (mmu/shadow.ts)
+    noteGuestWrite(v.vm, gpa, 1); // L0 shadowing L1 (mmu/shadow.ts)
   });
   return { ok: true, value };
 }

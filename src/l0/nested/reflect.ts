@@ -15,19 +15,31 @@ import { l1Read32, l1Write32 } from './l1mem.js';
 import { syncVmcs12ToShadow } from './drw.js';
 import { L0_COST } from '../cost.js';
 
-/** The exit-information fields of a VM exit as L1 must see it. */
-export interface Exit12 {
-  /** The whole exit-reason field (bit 31 for VM-entry failures). */
-  reason: number;
-  qualification: bigint;
-  guestLinearAddress: bigint;
-  guestPhysicalAddress: bigint;
-  instructionLength: number;
-  instructionInfo: number;
-  interruptionInfo: number;
-  interruptionErrorCode: number;
-  idtVectoringInfo: number;
-  idtVectoringErrorCode: number;
+/**
+ * The exit-information fields of a VM exit as L1 must see it: those of the hardware's exit
+ * record, with `reason` the whole exit-reason field (bit 31 for VM-entry failures).
+ */
+export type Exit12 = Omit<ExitRecord, 'kind' | 'rawReason' | 'vmxAbort'>;
+
+/**
+ * An exit L0 makes up for L1 (a VM-entry failure, an interrupt arriving while L2 runs): every
+ * exit-information field 0 but `reason` and what `fields` gives. It happens at an instruction
+ * boundary, not while an event is delivered, so there is no IDT-vectoring information (§27.2.4).
+ */
+export function synthesizedExit12(reason: number, fields: Partial<Exit12> = {}): Exit12 {
+  return {
+    reason,
+    qualification: 0n,
+    guestLinearAddress: 0n,
+    guestPhysicalAddress: 0n,
+    instructionLength: 0,
+    instructionInfo: 0,
+    interruptionInfo: 0,
+    interruptionErrorCode: 0,
+    idtVectoringInfo: 0,
+    idtVectoringErrorCode: 0,
+    ...fields,
+  };
 }
 
 export function exit12From(r: ExitRecord, override: Partial<Exit12> = {}): Exit12 {

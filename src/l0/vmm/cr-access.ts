@@ -13,7 +13,7 @@
  * emulates instruction by instruction (realmode/): `shadowSetCr0`/`Cr3`/`Cr4` are shared with
  * that emulator, which executes MOV to CRn, LMSW and CLTS itself.
  */
-import { VMCS_FIELD as F } from '../hw.js';
+import { VMCS_FIELD as F, VMX_BITS as B } from '../hw.js';
 import { L0_COST } from '../cost.js';
 import type { ExitContext, ExitHandler } from './exits.js';
 import { skipInsn } from './exit-helpers.js';
@@ -39,7 +39,7 @@ const CR4_PSE = 0x10n,
   CR4_SMAP = 1n << 21n;
 const EFER_LME = 0x100n,
   EFER_LMA = 0x400n;
-const ENTRY_IA32E = 1n << 9n;
+const ENTRY_IA32E = BigInt(B.ENTRY_IA32E);
 
 /** CR0 bits L0 owns under shadow paging (guest/host mask) and forces on in GUEST_CR0. */
 export const SHADOW_CR0_MASK = CR0_PE | CR0_NE | CR0_WP | CR0_PG;

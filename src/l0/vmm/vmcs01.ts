@@ -7,36 +7,15 @@
  * guest: CR0.PE/PG/WP and the paging bits of CR4 are host-owned too, CR3 accesses, INVLPG and
  * every #PF exit, and the guest starts on the identity shadow root (cr-access.ts).
  */
-import { VMCS_FIELD as F, writeFlatSegments, type VmxHost } from '../hw.js';
+import { VMCS_FIELD as F, VMX_BITS as B, writeFlatSegments, type VmxHost } from '../hw.js';
 import { SHADOW_CR0_MASK, SHADOW_CR4_MASK, shadowRealCr4, shadowRealEfer } from './cr-access.js';
 
 /** A host CR3 for the host-state area: checked by VM entry, never loaded (L0 is TypeScript). */
 const HOST_CR3 = 0x30000;
 
-// Control bits used here (SDM 3C §24.6-24.8).
-const CPU_UNCOND_IO = 1 << 24,
-  CPU_HLT = 1 << 7,
-  CPU_INVLPG = 1 << 9,
-  CPU_CR3_LOAD = 1 << 15,
-  CPU_CR3_STORE = 1 << 16,
-  CPU_MSR_BITMAPS = 1 << 28,
-  CPU_SECONDARY = 1 << 31;
-const SEC_EPT = 1 << 1,
-  SEC_RDTSCP = 1 << 3,
-  SEC_VPID = 1 << 5,
-  SEC_UNRESTRICTED = 1 << 7,
-  SEC_INVPCID = 1 << 12;
 // DR7 and IA32_DEBUGCTL are per-VM state kept in the VMCS: the TypeScript host never loads
-// the processor's own at a VM exit, so each entry loads the guest's and each exit saves it.
-const EXIT_SAVE_DEBUG = 1 << 2,
-  EXIT_HOST_64 = 1 << 9,
-  EXIT_SAVE_PAT = 1 << 18,
-  EXIT_LOAD_PAT = 1 << 19,
-  EXIT_SAVE_EFER = 1 << 20,
-  EXIT_LOAD_EFER = 1 << 21;
-const ENTRY_LOAD_DEBUG = 1 << 2,
-  ENTRY_LOAD_PAT = 1 << 14,
-  ENTRY_LOAD_EFER = 1 << 15;
+// the processor's own at a VM exit, so each entry loads the guest's (ENTRY_LOAD_DEBUG) and
+// each exit saves it (EXIT_SAVE_DEBUG).
 
 export interface GuestEntry {
   entry: number;
@@ -88,27 +67,27 @@ export function setupVmcs01(h: VmxHost, l: Vmcs01Layout, e: GuestEntry): void {
   w(
     F.CPU_BASED_VM_EXEC_CONTROL,
     must1(h, 0x48e) |
-      CPU_UNCOND_IO |
-      CPU_HLT |
-      CPU_MSR_BITMAPS |
-      CPU_SECONDARY |
-      (shadow ? CPU_INVLPG | CPU_CR3_LOAD | CPU_CR3_STORE : 0),
+      B.CPU_UNCOND_IO |
+      B.CPU_HLT |
+      B.CPU_USE_MSR_BITMAPS |
+      B.CPU_SECONDARY |
+      (shadow ? B.CPU_INVLPG | B.CPU_CR3_LOAD | B.CPU_CR3_STORE : 0),
   );
   w(
     F.SECONDARY_VM_EXEC_CONTROL,
-    SEC_RDTSCP | SEC_VPID | SEC_INVPCID | (shadow ? 0 : SEC_EPT | SEC_UNRESTRICTED),
+    B.SEC_RDTSCP | B.SEC_VPID | B.SEC_INVPCID | (shadow ? 0 : B.SEC_EPT | B.SEC_UNRESTRICTED),
   );
   w(
     F.VM_EXIT_CONTROLS,
     must1(h, 0x48f) |
-      EXIT_SAVE_DEBUG |
-      EXIT_HOST_64 |
-      EXIT_SAVE_PAT |
-      EXIT_LOAD_PAT |
-      EXIT_SAVE_EFER |
-      EXIT_LOAD_EFER,
+      B.EXIT_SAVE_DEBUG |
+      B.EXIT_HOST_ADDR_SPACE |
+      B.EXIT_SAVE_PAT |
+      B.EXIT_LOAD_PAT |
+      B.EXIT_SAVE_EFER |
+      B.EXIT_LOAD_EFER,
   );
-  w(F.VM_ENTRY_CONTROLS, must1(h, 0x490) | ENTRY_LOAD_DEBUG | ENTRY_LOAD_PAT | ENTRY_LOAD_EFER);
+  w(F.VM_ENTRY_CONTROLS, must1(h, 0x490) | B.ENTRY_LOAD_DEBUG | B.ENTRY_LOAD_PAT | B.ENTRY_LOAD_EFER);
   w(F.MSR_BITMAP, l.msrBitmap);
   if (!shadow) w(F.EPT_POINTER, l.eptp);
   w(F.VIRTUAL_PROCESSOR_ID, l.vpid);
