@@ -27,5 +27,3 @@ const READ_ONLY = new Set(SUPPORTED_FIELDS.filter((f) => f.type === 'readOnly').
 export function isReadOnlyField(enc: number): boolean {
   return READ_ONLY.has(enc);
 }
-/** Highest index (bits 9:1) among supported fields: IA32_VMX_VMCS_ENUM = this << 1. */
-export const SUPPORTED_MAX_INDEX = Math.max(...SUPPORTED_FIELDS.map((f) => f.index));
